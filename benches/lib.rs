@@ -1,0 +1,1 @@
+//! Shared setup for the criterion benches in this folder.
