@@ -1,0 +1,188 @@
+//! The external backend: a server the user owns, named by URL.
+//!
+//! The harness only creates and drops databases whose names start with its own prefix
+//! (`harness_<run id>_`) and its templates (`harness_tmpl_<hash>`); it never touches others.
+
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use super::{BackendKind, Server, MIN_TIMESCALEDB};
+use crate::error::{ProvisionError, Result};
+use crate::redact::redact_url;
+
+/// An attached external server.
+#[derive(Debug)]
+pub struct ExternalServer {
+    base: PgConnectOptions,
+    url: String,
+    prefix: String,
+    /// `SELECT version()`.
+    pub server_version: String,
+    /// Available TimescaleDB version.
+    pub timescaledb_version: String,
+}
+
+impl ExternalServer {
+    /// Connect, and refuse with a clear message when the role lacks CREATEDB or the server
+    /// lacks a usable TimescaleDB.
+    pub async fn attach(url: &str) -> Result<Self> {
+        let shown = redact_url(url);
+        let base = PgConnectOptions::from_str(url).map_err(|e| ProvisionError::Unreachable {
+            url: shown.clone(),
+            detail: format!("not a valid PostgreSQL URL: {}", redact_error(&e.to_string(), url)),
+        })?;
+        let mut conn = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            sqlx::PgConnection::connect_with(&base.clone().disable_statement_logging()),
+        )
+        .await
+        .map_err(|_| ProvisionError::Unreachable {
+            url: shown.clone(),
+            detail: "timed out after 10 s".into(),
+        })?
+        .map_err(|e| ProvisionError::Unreachable {
+            url: shown.clone(),
+            detail: redact_error(&e.to_string(), url),
+        })?;
+        let sql_err = |what: &'static str| {
+            let db = base.get_database().unwrap_or("postgres").to_string();
+            move |source| ProvisionError::Sql {
+                what,
+                database: db,
+                source,
+            }
+        };
+        let (role, can_create): (String, bool) = sqlx::query_as(
+            "SELECT current_user::text, (rolcreatedb OR rolsuper) FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(sql_err("read role attributes"))?;
+        if !can_create {
+            return Err(ProvisionError::NoCreateDb { role, url: shown });
+        }
+        let server_version: String = sqlx::query_scalar("SELECT version()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(sql_err("read server version"))?;
+        let available: Option<String> = sqlx::query_scalar(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(sql_err("read available extensions"))?;
+        let preload: String = sqlx::query_scalar("SELECT current_setting('shared_preload_libraries')")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(sql_err("read shared_preload_libraries"))?;
+        let _ = conn.close().await;
+        let timescaledb_version = match available {
+            None => {
+                return Err(ProvisionError::ExternalNoTimescale {
+                    url: shown,
+                    detail: "extension timescaledb is not installed".into(),
+                    min: MIN_TIMESCALEDB,
+                })
+            }
+            Some(v) if !super::version_at_least(&v, MIN_TIMESCALEDB) => {
+                return Err(ProvisionError::ExternalNoTimescale {
+                    url: shown,
+                    detail: format!("timescaledb {v} is too old"),
+                    min: MIN_TIMESCALEDB,
+                })
+            }
+            Some(v) => v,
+        };
+        if !preload.split(',').any(|l| l.trim().starts_with("timescaledb")) {
+            return Err(ProvisionError::ExternalNoTimescale {
+                url: shown,
+                detail: format!("timescaledb is not in shared_preload_libraries ('{preload}')"),
+                min: MIN_TIMESCALEDB,
+            });
+        }
+        Ok(Self {
+            base,
+            url: url.to_string(),
+            prefix: format!("harness_{}_", super::run_id()),
+            server_version,
+            timescaledb_version,
+        })
+    }
+}
+
+/// sqlx errors can echo the URL; never print its password.
+fn redact_error(msg: &str, url: &str) -> String {
+    let mut out = msg.to_string();
+    if let Ok(u) = url::Url::parse(url) {
+        if let Some(p) = u.password().filter(|p| !p.is_empty()) {
+            out = out.replace(p, "***");
+        }
+    }
+    out
+}
+
+impl Server for ExternalServer {
+    fn kind(&self) -> BackendKind {
+        BackendKind::External
+    }
+
+    fn connect_options(&self, db: &str) -> PgConnectOptions {
+        self.base.clone().database(db)
+    }
+
+    fn display_url(&self, db: &str) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                u.set_path(&format!("/{db}"));
+                redact_url(u.as_str())
+            }
+            Err(_) => redact_url(&self.url),
+        }
+    }
+
+    fn db_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn keep_after_exit(&self) {
+        // the user's server outlives us anyway; a kept database simply is not dropped
+    }
+
+    fn data_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unreachable_server_is_one_line_and_redacted() {
+        // port 1 on loopback: nothing listens there
+        let err = ExternalServer::attach("postgres://alice:s3cret@127.0.0.1:1/db")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cannot connect to postgres://alice:***@127.0.0.1:1/db"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[tokio::test]
+    async fn malformed_url_is_a_clear_error() {
+        let err = ExternalServer::attach("mysql://x:pw@h/db").await.unwrap_err().to_string();
+        assert!(err.contains("cannot connect"), "{err}");
+        assert!(!err.contains(":pw@"), "{err}");
+    }
+
+    #[test]
+    fn error_text_is_redacted() {
+        assert_eq!(
+            redact_error("auth failed for hunter2", "postgres://u:hunter2@h/d"),
+            "auth failed for ***"
+        );
+    }
+}

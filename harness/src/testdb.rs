@@ -1,0 +1,169 @@
+//! Per-test databases: one server per test process, one fresh clone per test.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+use tracing::warn;
+
+use crate::error::{ProvisionError, Result};
+use crate::provision::{BackendChoice, Server};
+use crate::template::{self, TemplateSpec};
+
+static SERVER: OnceCell<Arc<dyn Server>> = OnceCell::const_new();
+static DB_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// The process-wide server, started on first use from `HARNESS_BACKEND` /
+/// `HARNESS_DATABASE_URL`.
+pub async fn shared_server() -> Result<Arc<dyn Server>> {
+    SERVER
+        .get_or_try_init(|| async {
+            let server = BackendChoice::from_env()?.start().await?;
+            Ok::<_, ProvisionError>(Arc::from(server))
+        })
+        .await
+        .cloned()
+}
+
+/// A fresh database for one test: cloned from a template, dropped when the test passes, kept
+/// (with its URL printed) when the test panics.
+pub struct TestDb {
+    server: Arc<dyn Server>,
+    name: String,
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb").field("name", &self.name).finish()
+    }
+}
+
+impl TestDb {
+    /// A database holding the Phase 1A baseline schema (TimescaleDB created).
+    pub async fn new() -> Result<Self> {
+        Self::from_template(&TemplateSpec::phase_1a()).await
+    }
+
+    /// A database cloned from the template built by `spec`.
+    pub async fn from_template(spec: &TemplateSpec) -> Result<Self> {
+        let server = shared_server().await?;
+        Self::on_server(server, spec).await
+    }
+
+    /// A database on a given server (benchmarks and doctor use their own servers).
+    // The boxed `Send` future spares callers rustc's "Executor is not general enough" error
+    // (rust-lang/rust#102211) when they `tokio::spawn` a test database's creation.
+    pub fn on_server(
+        server: Arc<dyn Server>,
+        spec: &TemplateSpec,
+    ) -> futures::future::BoxFuture<'static, Result<Self>> {
+        let spec = spec.clone();
+        Box::pin(async move {
+            let tmpl = template::ensure_template(server.as_ref(), &spec).await?;
+            let name = format!(
+                "{}{}",
+                server.db_prefix(),
+                DB_SEQ.fetch_add(1, Ordering::Relaxed)
+            );
+            let mut admin = template::admin_connection(server.as_ref()).await?;
+            template::clone_database(&mut admin, &tmpl, &name).await?;
+            let _ = admin.close().await;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .min_connections(0)
+                .connect_lazy_with(server.connect_options(&name).disable_statement_logging());
+            Ok(Self { server, name, pool })
+        })
+    }
+
+    /// Connection pool for this database (created in the test's own runtime).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A dedicated connection (for session state such as transactions or `SET`).
+    pub async fn connect(&self) -> Result<PgConnection> {
+        PgConnection::connect_with(&self.connect_options())
+            .await
+            .map_err(|e| ProvisionError::Unreachable {
+                url: self.url(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Connection options for this database.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.server.connect_options(&self.name).disable_statement_logging()
+    }
+
+    /// Database name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection URL, password redacted.
+    pub fn url(&self) -> String {
+        self.server.display_url(&self.name)
+    }
+
+    /// The server this database lives on.
+    pub fn server(&self) -> &Arc<dyn Server> {
+        &self.server
+    }
+
+    /// Keep this database (and its server) after the process exits; prints its URL.
+    pub fn keep(&self) {
+        self.server.keep_after_exit();
+        eprintln!("harness: kept database {}: {}", self.name, self.url());
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("harness: test failed; kept its database for inspection");
+            self.keep();
+            eprintln!("harness: stop kept servers with `harness reap` when done");
+            return;
+        }
+        // Drop runs inside the test's async runtime, where blocking on async work is not
+        // allowed: drop the database from a helper thread with its own small runtime.
+        let server = self.server.clone();
+        let name = std::mem::take(&mut self.name);
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut admin = template::admin_connection(server.as_ref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                template::drop_database(&mut admin, &name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = admin.close().await;
+                Ok::<_, String>(())
+            })
+        });
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not drop test database"),
+            Err(_) => warn!("database drop thread panicked"),
+        }
+    }
+}
+
+/// rstest fixture: `#[rstest] #[tokio::test] async fn t(#[future(awt)] db: TestDb)`.
+///
+/// A provisioning failure fails the test with the one-line cause and fix.
+#[rstest::fixture]
+pub async fn db() -> TestDb {
+    match TestDb::new().await {
+        Ok(db) => db,
+        Err(e) => panic!("harness: {e}"),
+    }
+}

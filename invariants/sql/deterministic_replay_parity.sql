@@ -1,0 +1,239 @@
+-- deterministic_replay_parity: every stored hourly state equals the one recomputed from the event
+-- tables, state_hash included (the expected hash is computed over the expected fields, so a row
+-- whose fields were forged together with a matching hash still fails on the fields).
+--   position at (a, i, h): quantity = net filled quantity with fill_ts < h + 1h; mark_price =
+--     feature_snapshot.close_price at (i, h); market_value = round(quantity * mark_price, 8).
+--     A non-zero recomputed position at an hour the account has states for must have a row.
+--   portfolio at (a, h): cash = balance_after of the last ledger entry (by ledger_seq) with
+--     entry_ts < h + 1h (0 before any); market_value = sum of recomputed position values;
+--     equity = cash + market_value; peak_equity = running max of equity over the account's
+--     portfolio hours.
+--   risk at (a, h): gross_exposure = round(mv / equity, 8) (0 when equity = 0); drawdown =
+--     round(1 - equity / peak_equity, 8) (0 when peak = 0); trading_state from the drawdown at
+--     scale 8 (>= 0.20 HALTED, >= 0.10 REDUCE_ONLY, else NORMAL); parent_portfolio_hash = the
+--     recomputed portfolio hash. Every portfolio state has a risk state and vice versa.
+--   risk events: exactly one TRADING_STATE_CHANGE event at each stored risk state whose
+--     trading_state differs from the previous stored hour's (first hour: from NORMAL), with that
+--     from/to and that hour's drawdown; no other events.
+-- Hour buckets use date_trunc(..., 'UTC') so the session time zone cannot shift them.
+--@rule position_quantity_mismatch,position_mark_price_mismatch,position_mark_missing,position_market_value_mismatch
+--@rule position_state_hash_mismatch,position_state_missing
+--@rule portfolio_cash_mismatch,portfolio_market_value_mismatch,portfolio_equity_mismatch
+--@rule portfolio_peak_equity_mismatch,portfolio_state_hash_mismatch,portfolio_state_missing
+--@rule risk_gross_exposure_mismatch,risk_drawdown_mismatch,risk_trading_state_mismatch
+--@rule risk_parent_portfolio_hash_mismatch,risk_state_hash_mismatch,risk_state_missing
+--@rule risk_event_missing,risk_event_unexpected,risk_event_mismatch,risk_event_duplicate
+WITH fill_buckets AS (
+    SELECT account_id, instrument_id, date_trunc('hour', fill_ts, 'UTC') AS hour_ts,
+           sum(CASE side WHEN 'BUY' THEN fill_qty WHEN 'SELL' THEN -fill_qty END) AS net
+    FROM {{order_fill}}
+    GROUP BY 1, 2, 3
+),
+account_hours AS (
+    SELECT account_id, hour_ts FROM portfolio_hourly_state
+    UNION
+    SELECT account_id, hour_ts FROM position_hourly_state
+    UNION
+    SELECT account_id, hour_ts FROM risk_hourly_state
+),
+account_instruments AS (
+    SELECT account_id, instrument_id FROM fill_buckets
+    UNION
+    SELECT account_id, instrument_id FROM position_hourly_state
+),
+position_grid AS (
+    SELECT ai.account_id, ai.instrument_id, ah.hour_ts
+    FROM account_instruments ai
+    JOIN account_hours ah ON ah.account_id = ai.account_id
+    UNION
+    SELECT account_id, instrument_id, hour_ts FROM fill_buckets
+),
+position_running AS (
+    SELECT g.account_id, g.instrument_id, g.hour_ts,
+           sum(coalesce(fb.net, 0)) OVER (PARTITION BY g.account_id, g.instrument_id ORDER BY g.hour_ts) AS quantity
+    FROM position_grid g
+    LEFT JOIN fill_buckets fb
+      ON fb.account_id = g.account_id AND fb.instrument_id = g.instrument_id AND fb.hour_ts = g.hour_ts
+),
+position_expected AS (
+    SELECT pr.account_id, pr.instrument_id, pr.hour_ts,
+           pr.quantity::numeric(20,8) AS quantity,
+           fs.close_price AS mark_price,
+           round(pr.quantity * fs.close_price, 8)::numeric(20,8) AS market_value
+    FROM position_running pr
+    JOIN account_hours ah ON ah.account_id = pr.account_id AND ah.hour_ts = pr.hour_ts
+    LEFT JOIN feature_snapshot fs ON fs.instrument_id = pr.instrument_id AND fs.hour_ts = pr.hour_ts
+),
+position_expected_hashed AS (
+    SELECT pe.*,
+           encode(sha256(convert_to(concat_ws('|',
+               pe.account_id::text, pe.instrument_id::text,
+               to_char(pe.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               pe.quantity::text, coalesce(pe.mark_price::text, '\N'), coalesce(pe.market_value::text, '\N')),
+               'UTF8')), 'hex') AS state_hash
+    FROM position_expected pe
+),
+position_value_by_hour AS (
+    SELECT account_id, hour_ts, sum(market_value) AS market_value
+    FROM position_expected
+    GROUP BY account_id, hour_ts
+),
+ledger_buckets AS (
+    SELECT account_id, date_trunc('hour', entry_ts, 'UTC') AS hour_ts, max(ledger_seq) AS last_seq
+    FROM {{cash_ledger}}
+    GROUP BY 1, 2
+),
+cash_running AS (
+    SELECT g.account_id, g.hour_ts,
+           max(lb.last_seq) OVER (PARTITION BY g.account_id ORDER BY g.hour_ts) AS last_seq
+    FROM (SELECT account_id, hour_ts FROM portfolio_hourly_state
+          UNION
+          SELECT account_id, hour_ts FROM ledger_buckets) g
+    LEFT JOIN ledger_buckets lb ON lb.account_id = g.account_id AND lb.hour_ts = g.hour_ts
+),
+portfolio_base AS (
+    SELECT p.account_id, p.hour_ts,
+           coalesce(cl.balance_after, 0)::numeric(20,8) AS cash,
+           coalesce(pv.market_value, 0)::numeric(20,8) AS market_value
+    FROM portfolio_hourly_state p
+    JOIN cash_running cr ON cr.account_id = p.account_id AND cr.hour_ts = p.hour_ts
+    LEFT JOIN {{cash_ledger}} cl ON cl.account_id = cr.account_id AND cl.ledger_seq = cr.last_seq
+    LEFT JOIN position_value_by_hour pv ON pv.account_id = p.account_id AND pv.hour_ts = p.hour_ts
+),
+portfolio_equity AS (
+    SELECT pb.*, (pb.cash + pb.market_value)::numeric(20,8) AS equity
+    FROM portfolio_base pb
+),
+portfolio_expected AS (
+    SELECT pe.*,
+           max(pe.equity) OVER (PARTITION BY pe.account_id ORDER BY pe.hour_ts) AS peak_equity
+    FROM portfolio_equity pe
+),
+portfolio_expected_hashed AS (
+    SELECT pe.*,
+           encode(sha256(convert_to(concat_ws('|',
+               pe.account_id::text,
+               to_char(pe.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               pe.cash::text, pe.market_value::text, pe.equity::text, pe.peak_equity::text),
+               'UTF8')), 'hex') AS state_hash
+    FROM portfolio_expected pe
+),
+risk_ratios AS (
+    SELECT p.account_id, p.hour_ts, p.state_hash AS parent_portfolio_hash,
+           (CASE WHEN p.equity = 0 THEN 0 ELSE round(p.market_value / p.equity, 8) END)::numeric(20,8) AS gross_exposure,
+           (CASE WHEN p.peak_equity = 0 THEN 0 ELSE round(1 - p.equity / p.peak_equity, 8) END)::numeric(20,8) AS drawdown
+    FROM portfolio_expected_hashed p
+),
+risk_expected AS (
+    SELECT rr.*,
+           CASE WHEN rr.drawdown >= 0.20 THEN 'HALTED'
+                WHEN rr.drawdown >= 0.10 THEN 'REDUCE_ONLY'
+                ELSE 'NORMAL' END AS trading_state
+    FROM risk_ratios rr
+),
+risk_expected_hashed AS (
+    SELECT re.*,
+           encode(sha256(convert_to(concat_ws('|',
+               re.account_id::text,
+               to_char(re.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               re.gross_exposure::text, re.drawdown::text, re.trading_state, re.parent_portfolio_hash),
+               'UTF8')), 'hex') AS state_hash
+    FROM risk_expected re
+),
+transitions AS (
+    SELECT t.account_id, t.hour_ts, t.from_state, t.to_state, t.drawdown
+    FROM (SELECT account_id, hour_ts, drawdown, trading_state AS to_state,
+                 coalesce(lag(trading_state) OVER (PARTITION BY account_id ORDER BY hour_ts), 'NORMAL') AS from_state
+          FROM risk_hourly_state) t
+    WHERE t.to_state IS DISTINCT FROM t.from_state
+),
+events AS (
+    SELECT e.*, count(*) OVER (PARTITION BY e.account_id, e.hour_ts) AS n_at_hour
+    FROM {{risk_event}} e
+)
+SELECT NULL::text AS rule, NULL::bigint AS account_id, NULL::jsonb AS key, NULL::jsonb AS detail
+WHERE false
+UNION ALL
+SELECT r.rule, s.account_id, jsonb_build_object('instrument_id', s.instrument_id, 'hour_ts', s.hour_ts),
+       jsonb_build_object('quantity', s.quantity, 'expected_quantity', e.quantity,
+                          'mark_price', s.mark_price, 'expected_mark_price', e.mark_price,
+                          'market_value', s.market_value, 'expected_market_value', e.market_value,
+                          'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
+FROM position_hourly_state s
+LEFT JOIN position_expected_hashed e
+  ON e.account_id = s.account_id AND e.instrument_id = s.instrument_id AND e.hour_ts = s.hour_ts
+CROSS JOIN LATERAL (VALUES
+    ('position_quantity_mismatch', s.quantity IS DISTINCT FROM e.quantity),
+    ('position_mark_missing', e.mark_price IS NULL),
+    ('position_mark_price_mismatch', e.mark_price IS NOT NULL AND s.mark_price <> e.mark_price),
+    ('position_market_value_mismatch', e.mark_price IS NOT NULL AND s.market_value <> e.market_value),
+    ('position_state_hash_mismatch', s.state_hash IS DISTINCT FROM e.state_hash)
+) r(rule, bad)
+WHERE r.bad
+UNION ALL
+SELECT 'position_state_missing', e.account_id, jsonb_build_object('instrument_id', e.instrument_id, 'hour_ts', e.hour_ts),
+       jsonb_build_object('expected_quantity', e.quantity)
+FROM position_expected e
+JOIN portfolio_hourly_state p ON p.account_id = e.account_id AND p.hour_ts = e.hour_ts
+LEFT JOIN position_hourly_state s
+  ON s.account_id = e.account_id AND s.instrument_id = e.instrument_id AND s.hour_ts = e.hour_ts
+WHERE s.account_id IS NULL AND e.quantity <> 0
+UNION ALL
+SELECT r.rule, s.account_id, jsonb_build_object('hour_ts', s.hour_ts),
+       jsonb_build_object('cash', s.cash, 'expected_cash', e.cash,
+                          'market_value', s.market_value, 'expected_market_value', e.market_value,
+                          'equity', s.equity, 'expected_equity', e.equity,
+                          'peak_equity', s.peak_equity, 'expected_peak_equity', e.peak_equity,
+                          'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
+FROM portfolio_hourly_state s
+JOIN portfolio_expected_hashed e ON e.account_id = s.account_id AND e.hour_ts = s.hour_ts
+CROSS JOIN LATERAL (VALUES
+    ('portfolio_cash_mismatch', s.cash <> e.cash),
+    ('portfolio_market_value_mismatch', s.market_value <> e.market_value),
+    ('portfolio_equity_mismatch', s.equity <> e.equity),
+    ('portfolio_peak_equity_mismatch', s.peak_equity <> e.peak_equity),
+    ('portfolio_state_hash_mismatch', s.state_hash IS DISTINCT FROM e.state_hash)
+) r(rule, bad)
+WHERE r.bad
+UNION ALL
+SELECT r.rule, s.account_id, jsonb_build_object('hour_ts', s.hour_ts),
+       jsonb_build_object('gross_exposure', s.gross_exposure, 'expected_gross_exposure', e.gross_exposure,
+                          'drawdown', s.drawdown, 'expected_drawdown', e.drawdown,
+                          'trading_state', s.trading_state, 'expected_trading_state', e.trading_state,
+                          'parent_portfolio_hash', s.parent_portfolio_hash,
+                          'expected_parent_portfolio_hash', e.parent_portfolio_hash,
+                          'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
+FROM risk_hourly_state s
+LEFT JOIN risk_expected_hashed e ON e.account_id = s.account_id AND e.hour_ts = s.hour_ts
+CROSS JOIN LATERAL (VALUES
+    ('portfolio_state_missing', e.account_id IS NULL),
+    ('risk_gross_exposure_mismatch', s.gross_exposure <> e.gross_exposure),
+    ('risk_drawdown_mismatch', s.drawdown <> e.drawdown),
+    ('risk_trading_state_mismatch', s.trading_state <> e.trading_state),
+    ('risk_parent_portfolio_hash_mismatch', s.parent_portfolio_hash <> e.parent_portfolio_hash),
+    ('risk_state_hash_mismatch', e.account_id IS NOT NULL AND s.state_hash IS DISTINCT FROM e.state_hash)
+) r(rule, bad)
+WHERE r.bad
+UNION ALL
+SELECT 'risk_state_missing', p.account_id, jsonb_build_object('hour_ts', p.hour_ts), NULL::jsonb
+FROM portfolio_hourly_state p
+LEFT JOIN risk_hourly_state s ON s.account_id = p.account_id AND s.hour_ts = p.hour_ts
+WHERE s.account_id IS NULL
+UNION ALL
+SELECT r.rule, coalesce(e.account_id, t.account_id),
+       jsonb_build_object('hour_ts', coalesce(e.hour_ts, t.hour_ts), 'risk_event_id', e.risk_event_id),
+       jsonb_build_object('event_type', e.event_type, 'from_state', e.from_state, 'to_state', e.to_state,
+                          'drawdown', e.drawdown, 'expected_from_state', t.from_state,
+                          'expected_to_state', t.to_state, 'expected_drawdown', t.drawdown)
+FROM events e
+FULL JOIN transitions t ON t.account_id = e.account_id AND t.hour_ts = e.hour_ts
+CROSS JOIN LATERAL (VALUES
+    ('risk_event_missing', e.account_id IS NULL),
+    ('risk_event_unexpected', t.account_id IS NULL),
+    ('risk_event_duplicate', e.n_at_hour > 1),
+    ('risk_event_mismatch',
+     e.account_id IS NOT NULL AND t.account_id IS NOT NULL
+     AND (e.event_type IS DISTINCT FROM 'TRADING_STATE_CHANGE' OR e.from_state IS DISTINCT FROM t.from_state
+          OR e.to_state IS DISTINCT FROM t.to_state OR e.drawdown IS DISTINCT FROM t.drawdown))
+) r(rule, bad)
+WHERE r.bad

@@ -1,0 +1,496 @@
+//! Running the checks: render for the database's catalog, count and sample inside one READ ONLY
+//! transaction.
+
+use std::time::Instant;
+
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::template::{self, Catalog, Rendered};
+use crate::{CheckOutcome, InvariantsError, TableSet, CHECK_NAMES, EVENT_TABLES};
+
+const CHECK_FILES: [(&str, &str); 12] = [
+    (
+        "no_hypertable_fk",
+        include_str!("../sql/no_hypertable_fk.sql"),
+    ),
+    (
+        "identity_bijection",
+        include_str!("../sql/identity_bijection.sql"),
+    ),
+    (
+        "cross_account_isolation",
+        include_str!("../sql/cross_account_isolation.sql"),
+    ),
+    (
+        "ledger_continuity",
+        include_str!("../sql/ledger_continuity.sql"),
+    ),
+    ("fee_formula", include_str!("../sql/fee_formula.sql")),
+    (
+        "slippage_formula",
+        include_str!("../sql/slippage_formula.sql"),
+    ),
+    (
+        "quantity_conservation",
+        include_str!("../sql/quantity_conservation.sql"),
+    ),
+    ("long_only", include_str!("../sql/long_only.sql")),
+    ("cluster_cap", include_str!("../sql/cluster_cap.sql")),
+    (
+        "walk_forward_contamination",
+        include_str!("../sql/walk_forward_contamination.sql"),
+    ),
+    ("missing_hash", include_str!("../sql/missing_hash.sql")),
+    (
+        "deterministic_replay_parity",
+        include_str!("../sql/deterministic_replay_parity.sql"),
+    ),
+];
+
+/// The SQL template of check `name` (the file's text, before rendering), or `None`.
+pub fn check_sql(name: &str) -> Option<&'static str> {
+    CHECK_FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, sql)| *sql)
+}
+
+/// Every sub-rule check `name` declares, in file order, or `None` for an unknown check.
+pub fn check_rules(name: &str) -> Option<Vec<String>> {
+    check_sql(name).map(template::declared_rules)
+}
+
+fn static_name(name: &str) -> Result<&'static str, InvariantsError> {
+    CHECK_NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .ok_or_else(|| InvariantsError::UnknownCheck {
+            name: name.to_string(),
+        })
+}
+
+/// Render check `name` for `set` against `catalog` (what [`run_check`] would run).
+pub fn render_check(
+    name: &str,
+    set: TableSet,
+    catalog: &Catalog,
+) -> Result<Rendered, InvariantsError> {
+    let check = static_name(name)?;
+    let sql = check_sql(check).ok_or_else(|| InvariantsError::UnknownCheck {
+        name: name.to_string(),
+    })?;
+    template::render(sql, set, catalog).map_err(|source| InvariantsError::Template {
+        check,
+        set,
+        source,
+    })
+}
+
+/// Read the tables, columns and extensions visible on the search path.
+pub async fn load_catalog(conn: &mut PgConnection) -> Result<Catalog, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.relname::text AS tbl, a.attname::text AS col
+         FROM pg_class c
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND pg_table_is_visible(c.oid)
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut catalog = Catalog::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for row in rows {
+        let table: String = row.try_get("tbl")?;
+        let column: String = row.try_get("col")?;
+        match current.as_mut() {
+            Some((t, cols)) if *t == table => cols.push(column),
+            _ => {
+                if let Some((t, cols)) = current.take() {
+                    catalog.add_table(&t, cols);
+                }
+                current = Some((table, vec![column]));
+            }
+        }
+    }
+    if let Some((t, cols)) = current {
+        catalog.add_table(&t, cols);
+    }
+    for ext in sqlx::query_scalar::<_, String>("SELECT extname::text FROM pg_extension")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        catalog.add_extension(&ext);
+    }
+    Ok(catalog)
+}
+
+fn verify_set_present(set: TableSet, catalog: &Catalog) -> Result<(), InvariantsError> {
+    let missing: Vec<String> = EVENT_TABLES
+        .iter()
+        .map(|t| set.table(t))
+        .filter(|t| !catalog.has_table(t))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(InvariantsError::TableSetMissing { set, missing })
+    }
+}
+
+async fn run_rendered(
+    conn: &mut PgConnection,
+    check: &'static str,
+    set: TableSet,
+    rendered: Rendered,
+    sample: usize,
+) -> Result<CheckOutcome, InvariantsError> {
+    let started = Instant::now();
+    if !rendered.applies() {
+        return Ok(CheckOutcome {
+            check,
+            set,
+            violations: None,
+            sample: Vec::new(),
+            rules_checked: Vec::new(),
+            rules_not_applicable: rendered.not_applicable_rules,
+            elapsed_us: 0,
+        });
+    }
+    // MATERIALIZED: the check body runs once even though the count and the sample both read it.
+    let wrapped = format!(
+        "WITH v AS MATERIALIZED (\n{body}\n)
+         SELECT (SELECT count(*) FROM v)::bigint AS n,
+                coalesce((SELECT jsonb_agg(s.j ORDER BY s.rule, s.account_id NULLS FIRST, s.key, s.detail)
+                          FROM (SELECT v.rule, v.account_id, v.key, v.detail, jsonb_strip_nulls(to_jsonb(v)) AS j
+                                FROM v
+                                ORDER BY v.rule, v.account_id NULLS FIRST, v.key, v.detail
+                                LIMIT $1) s),
+                         '[]'::jsonb) AS sample",
+        body = rendered.sql
+    );
+    let limit = i64::try_from(sample).unwrap_or(i64::MAX);
+    let row = sqlx::query(&wrapped)
+        .persistent(false)
+        .bind(limit)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|source| InvariantsError::Query { check, set, source })?;
+    let n: i64 =
+        row.try_get("n")
+            .map_err(|source| InvariantsError::Query { check, set, source })?;
+    let sample_json: serde_json::Value = row
+        .try_get("sample")
+        .map_err(|source| InvariantsError::Query { check, set, source })?;
+    let sample = match sample_json {
+        serde_json::Value::Array(rows) => rows,
+        other => vec![other],
+    };
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(check, %set, violations = n, elapsed_us, "check ran");
+    Ok(CheckOutcome {
+        check,
+        set,
+        violations: Some(n),
+        sample,
+        rules_checked: rendered.applicable_rules,
+        rules_not_applicable: rendered.not_applicable_rules,
+        elapsed_us,
+    })
+}
+
+async fn prepare(conn: &mut PgConnection, set: TableSet) -> Result<Catalog, InvariantsError> {
+    // UTC so that timestamps in samples read the same on every machine.
+    sqlx::query("SET LOCAL TimeZone = 'UTC'")
+        .execute(&mut *conn)
+        .await
+        .map_err(|source| InvariantsError::Session {
+            what: "setting the time zone",
+            set,
+            source,
+        })?;
+    let catalog = load_catalog(conn)
+        .await
+        .map_err(|source| InvariantsError::Session {
+            what: "reading the catalog",
+            set,
+            source,
+        })?;
+    verify_set_present(set, &catalog)?;
+    Ok(catalog)
+}
+
+async fn within(
+    conn: &mut PgConnection,
+    set: TableSet,
+    names: &[&'static str],
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    let catalog = prepare(conn, set).await?;
+    let mut outcomes = Vec::with_capacity(names.len());
+    for &check in names {
+        let rendered = render_check(check, set, &catalog)?;
+        outcomes.push(run_rendered(conn, check, set, rendered, sample).await?);
+    }
+    Ok(outcomes)
+}
+
+async fn read_only(
+    conn: &mut PgConnection,
+    set: TableSet,
+    names: &[&'static str],
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
+    if conn.is_in_transaction() {
+        return Err(InvariantsError::Session {
+            what: "BEGIN READ ONLY (connection already in a transaction; use run_checks_within)",
+            set,
+            source: sqlx::Error::Protocol("connection already in a transaction".to_string()),
+        });
+    }
+    // Dropping the transaction on an early return rolls it back.
+    let mut tx = conn
+        .begin_with("BEGIN READ ONLY")
+        .await
+        .map_err(session("BEGIN READ ONLY"))?;
+    // A raw BEGIN issued earlier on this connection would make ours a no-op: verify the mode.
+    let mode: String = sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(session("reading transaction_read_only"))?;
+    if mode != "on" {
+        return Err(InvariantsError::Session {
+            what:
+                "BEGIN READ ONLY (the connection was already inside a read-write transaction block)",
+            set,
+            source: sqlx::Error::Protocol(format!("transaction_read_only = {mode}")),
+        });
+    }
+    let outcomes = within(&mut tx, set, names, sample).await?;
+    tx.rollback()
+        .await
+        .map_err(session("ROLLBACK of the read-only transaction"))?;
+    Ok(outcomes)
+}
+
+/// Run all twelve checks on `set` inside one READ ONLY transaction (opened and closed here).
+pub async fn run_checks(
+    conn: &mut PgConnection,
+    set: TableSet,
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    read_only(conn, set, &CHECK_NAMES, sample).await
+}
+
+/// Run one check on `set` inside its own READ ONLY transaction.
+pub async fn run_check(
+    conn: &mut PgConnection,
+    name: &str,
+    set: TableSet,
+    sample: usize,
+) -> Result<CheckOutcome, InvariantsError> {
+    let check = static_name(name)?;
+    let mut outcomes = read_only(conn, set, &[check], sample).await?;
+    outcomes.pop().ok_or_else(|| InvariantsError::UnknownCheck {
+        name: name.to_string(),
+    })
+}
+
+/// Run all twelve checks in the caller's already open transaction (which the caller owns, and
+/// should make READ ONLY unless it deliberately wrote first, e.g. a corruption under test).
+pub async fn run_checks_within(
+    conn: &mut PgConnection,
+    set: TableSet,
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    within(conn, set, &CHECK_NAMES, sample).await
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` (or plain `EXPLAIN` when `analyze` is false) of check `name` on
+/// `set`, inside its own READ ONLY transaction: the plan text, one line per row.
+pub async fn explain_check(
+    conn: &mut PgConnection,
+    name: &str,
+    set: TableSet,
+    analyze: bool,
+) -> Result<String, InvariantsError> {
+    let check = static_name(name)?;
+    let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
+    let mut tx = conn.begin_with("BEGIN READ ONLY").await.map_err(session("BEGIN READ ONLY"))?;
+    let catalog = prepare(&mut tx, set).await?;
+    let rendered = render_check(check, set, &catalog)?;
+    if !rendered.applies() {
+        return Ok(format!("{check}: n/a on {set}"));
+    }
+    let options = if analyze { "(ANALYZE, BUFFERS, COSTS OFF)" } else { "(COSTS OFF)" };
+    let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {options}\n{}", rendered.sql))
+        .persistent(false)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|source| InvariantsError::Query { check, set, source })?;
+    tx.rollback().await.map_err(session("ROLLBACK of the read-only transaction"))?;
+    Ok(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_has_a_file_and_rules() {
+        for name in CHECK_NAMES {
+            let sql = check_sql(name).unwrap_or_default();
+            assert!(sql.contains("rule"), "{name} has no file");
+            let rules = check_rules(name).unwrap_or_default();
+            assert!(!rules.is_empty(), "{name} declares no rule");
+        }
+        assert!(check_sql("no_such_check").is_none());
+    }
+
+    #[test]
+    fn rule_names_are_unique_within_a_check_and_snake_case() {
+        for name in CHECK_NAMES {
+            let rules = check_rules(name).unwrap_or_default();
+            let mut sorted = rules.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), rules.len(), "{name} declares a rule twice");
+            for r in rules {
+                assert!(
+                    r.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                    "{name}: rule {r}"
+                );
+                // every declared rule is emitted somewhere in the file as a string literal
+                assert!(
+                    check_sql(name)
+                        .unwrap_or_default()
+                        .contains(&format!("'{r}'")),
+                    "{name}: rule {r} never emitted"
+                );
+            }
+        }
+    }
+
+    fn catalog_with(
+        v2: bool,
+        hashes: bool,
+        identity: bool,
+        cluster: bool,
+        suffix: &str,
+    ) -> Catalog {
+        let mut c = Catalog::new();
+        c.add_extension("timescaledb");
+        for t in EVENT_TABLES {
+            let mut cols = vec!["x"];
+            if hashes {
+                cols.extend(["row_hash"]);
+                match t {
+                    "order_request" => cols.extend(["parent_signal_hash", "risk_state_hash"]),
+                    "order_fill" => cols.push("parent_order_hash"),
+                    "position_lot" => cols.push("parent_fill_hash"),
+                    "executed_trade" => cols.extend(["parent_fill_hash", "parent_lot_hash"]),
+                    "cash_ledger" => cols.push("prev_hash"),
+                    "risk_event" => cols.push("parent_state_hash"),
+                    _ => {}
+                }
+            }
+            c.add_table(&format!("{t}{suffix}"), cols);
+            if v2 {
+                c.add_table(t, ["x"]);
+            }
+        }
+        if identity {
+            c.add_table("portfolio_hourly_state_identity", ["state_hash"]);
+            c.add_table("risk_hourly_state_identity", ["state_hash"]);
+        }
+        if cluster {
+            c.add_table("cluster_exposure_hourly_state", ["parent_risk_hash"]);
+        }
+        c
+    }
+
+    fn applicability(set: TableSet, c: &Catalog) -> Vec<(&'static str, bool)> {
+        CHECK_NAMES
+            .iter()
+            .map(|n| {
+                (
+                    *n,
+                    render_check(n, set, c)
+                        .map(|r| r.applies())
+                        .unwrap_or(false),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn phase1a_has_no_hash_or_identity_checks() {
+        let c = catalog_with(false, false, false, false, "");
+        let a = applicability(TableSet::Phase1a, &c);
+        for (name, applies) in a {
+            let expected = !matches!(name, "identity_bijection" | "missing_hash");
+            assert_eq!(applies, expected, "{name}");
+        }
+        let r = render_check("ledger_continuity", TableSet::Phase1a, &c).unwrap();
+        assert_eq!(r.not_applicable_rules, vec!["prev_hash_mismatch"]);
+        assert!(!r.sql.contains("l.prev_hash"));
+        let r = render_check("cluster_cap", TableSet::Phase1a, &c).unwrap();
+        assert_eq!(
+            r.not_applicable_rules,
+            vec!["cluster_exposure_mismatch", "cluster_cap_value_mismatch"]
+        );
+        assert!(!r.sql.contains("JOIN cluster_exposure_hourly_state"));
+    }
+
+    #[test]
+    fn after_cutover_everything_applies() {
+        let c = catalog_with(false, true, true, true, "");
+        for (name, applies) in applicability(TableSet::CanonicalAfterCutover, &c) {
+            assert!(applies, "{name}");
+            let r = render_check(name, TableSet::CanonicalAfterCutover, &c).unwrap();
+            assert!(
+                r.not_applicable_rules.is_empty(),
+                "{name}: {:?}",
+                r.not_applicable_rules
+            );
+            assert!(!r.sql.contains("_v2"), "{name}");
+        }
+    }
+
+    #[test]
+    fn v2_before_m9_reports_missing_hash_na_but_identity_applies() {
+        let c = catalog_with(true, false, true, true, "_v2");
+        let a = applicability(TableSet::V2BeforeCutover, &c);
+        assert!(
+            a.iter()
+                .all(|(n, applies)| *applies == (*n != "missing_hash")),
+            "{a:?}"
+        );
+        let r = render_check("fee_formula", TableSet::V2BeforeCutover, &c).unwrap();
+        assert!(r.sql.contains("order_fill_v2"));
+        let c = catalog_with(true, true, true, true, "_v2");
+        let r = render_check("missing_hash", TableSet::V2BeforeCutover, &c).unwrap();
+        assert!(r.applies() && r.not_applicable_rules.is_empty());
+        assert!(r.sql.contains("FROM cash_ledger_v2 t"));
+    }
+
+    #[test]
+    fn unknown_check_is_an_error() {
+        let c = Catalog::new();
+        assert!(matches!(
+            render_check("nope", TableSet::Phase1a, &c),
+            Err(InvariantsError::UnknownCheck { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_table_set_is_reported() {
+        let c = catalog_with(false, false, false, false, "");
+        assert!(verify_set_present(TableSet::Phase1a, &c).is_ok());
+        match verify_set_present(TableSet::V2BeforeCutover, &c) {
+            Err(InvariantsError::TableSetMissing { missing, .. }) => assert_eq!(missing.len(), 10),
+            other => panic!("{other:?}"),
+        }
+    }
+}

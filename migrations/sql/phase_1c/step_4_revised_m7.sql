@@ -1,0 +1,159 @@
+-- STEP_4_REVISED_M7: the cluster model, bound to the risk identity table.
+--
+-- cluster_exposure_hourly_state holds, per account, cluster and hour that has a risk state:
+--   exposure         = sum of the account's position market_value in the cluster at hour_ts
+--                      (0 when it holds nothing there),
+--   cap              = round(cluster.cap_fraction * portfolio equity at hour_ts, 8),
+--   parent_risk_hash = the risk state_hash at (account_id, hour_ts).
+-- It is a regular table (so it may be referenced and may reference), bound to
+-- risk_hourly_state_identity through uq_risk_hourly_state_identity_hour.
+--   * trg_risk_hourly_state_sync_cluster_exposure (AFTER INSERT on risk_hourly_state):
+--     a new risk state writes its hour's cluster rows (positions and portfolio of that hour
+--     are written before the risk state, whose hash depends on the portfolio's). Its name
+--     sorts after trg_risk_hourly_state_identity_sync_ins on purpose: PostgreSQL fires
+--     same-event triggers in name order, and the cluster rows' parent-hash check needs the
+--     identity row to exist already;
+--   * ctrg_order_request_v2_cluster_cap: a BUY is accepted only when exposure at its bound
+--     hour + round(quantity * reference_price, 8) <= cap at that hour;
+--   * ctrg_cluster_exposure_parent_risk_hash: parent_risk_hash must be the state_hash of the
+--     risk state at (account_id, hour_ts). Immediate (but DEFERRABLE) so it reports before the
+--     deferred FK does, with its own name in the message.
+-- Idempotent: IF NOT EXISTS, ON CONFLICT DO NOTHING, triggers recreated.
+
+-- Deferred constraints (the identity-table FKs and source-exists triggers) are checked at the
+-- end of each statement in this step: DDL below refuses to run on a table with pending
+-- deferred trigger events, and an error should name the statement that caused it.
+SET CONSTRAINTS ALL IMMEDIATE;
+
+CREATE TABLE IF NOT EXISTS cluster_exposure_hourly_state (
+    account_id       bigint        NOT NULL REFERENCES account (account_id),
+    cluster_id       bigint        NOT NULL REFERENCES cluster (cluster_id),
+    hour_ts          timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
+    exposure         numeric(20,8) NOT NULL CHECK (exposure >= 0),
+    cap              numeric(20,8) NOT NULL CHECK (cap >= 0),
+    parent_risk_hash text          NOT NULL,
+    PRIMARY KEY (account_id, cluster_id, hour_ts),
+    CONSTRAINT fk_cluster_exposure_risk_identity FOREIGN KEY (account_id, hour_ts, parent_risk_hash)
+        REFERENCES risk_hourly_state_identity (account_id, hour_ts, state_hash)
+        DEFERRABLE INITIALLY DEFERRED
+);
+CREATE INDEX IF NOT EXISTS cluster_exposure_hourly_state_hour_idx
+    ON cluster_exposure_hourly_state (account_id, hour_ts);
+
+-- The cluster rows of one account-hour, derived from the hypertables by value.
+CREATE OR REPLACE FUNCTION cluster_exposure_rows(p_account_id bigint, p_hour_ts timestamptz)
+RETURNS TABLE (account_id bigint, cluster_id bigint, hour_ts timestamptz, exposure numeric, cap numeric, parent_risk_hash text)
+LANGUAGE sql STABLE AS $$
+    SELECT r.account_id, c.cluster_id, r.hour_ts,
+           coalesce((SELECT sum(p.market_value)
+                       FROM position_hourly_state p
+                       JOIN instrument_cluster ic ON ic.instrument_id = p.instrument_id
+                      WHERE p.account_id = r.account_id AND p.hour_ts = r.hour_ts
+                        AND ic.cluster_id = c.cluster_id), 0),
+           round(c.cap_fraction * pf.equity, 8),
+           r.state_hash
+      FROM risk_hourly_state r
+      JOIN portfolio_hourly_state pf ON pf.account_id = r.account_id AND pf.hour_ts = r.hour_ts
+      CROSS JOIN cluster c
+     WHERE r.account_id = p_account_id AND r.hour_ts = p_hour_ts
+$$;
+
+-- Backfill every account-hour that has a risk state, in key order. A risk state without its
+-- portfolio state yields no rows and is caught by the coverage check below.
+INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
+SELECT x.account_id, x.cluster_id, x.hour_ts, x.exposure, x.cap, x.parent_risk_hash
+  FROM risk_hourly_state_identity i
+ CROSS JOIN LATERAL cluster_exposure_rows(i.account_id, i.hour_ts) x
+ ORDER BY x.account_id, x.cluster_id, x.hour_ts
+ON CONFLICT DO NOTHING;
+
+DO $$
+DECLARE
+    missing bigint;
+BEGIN
+    SELECT count(*) INTO missing
+      FROM risk_hourly_state_identity i CROSS JOIN cluster c
+     WHERE NOT EXISTS (SELECT 1 FROM cluster_exposure_hourly_state x
+                        WHERE x.account_id = i.account_id AND x.cluster_id = c.cluster_id AND x.hour_ts = i.hour_ts);
+    IF missing > 0 THEN
+        RAISE EXCEPTION 'STEP_4_REVISED_M7: % (account, cluster, hour) rows could not be derived (risk state without portfolio state?)',
+            missing;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION cluster_exposure_sync_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
+    SELECT x.account_id, x.cluster_id, x.hour_ts, x.exposure, x.cap, x.parent_risk_hash
+      FROM cluster_exposure_rows(NEW.account_id, NEW.hour_ts) x
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS trg_risk_hourly_state_sync_cluster_exposure ON risk_hourly_state;
+CREATE TRIGGER trg_risk_hourly_state_sync_cluster_exposure
+    AFTER INSERT ON risk_hourly_state
+    FOR EACH ROW EXECUTE FUNCTION cluster_exposure_sync_insert();
+
+CREATE OR REPLACE FUNCTION order_request_cluster_cap() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cluster  bigint;
+    v_exposure numeric;
+    v_cap      numeric;
+    v_notional numeric;
+BEGIN
+    IF NEW.side <> 'BUY' THEN
+        RETURN NULL;
+    END IF;
+    SELECT ic.cluster_id INTO v_cluster FROM instrument_cluster ic WHERE ic.instrument_id = NEW.instrument_id;
+    SELECT x.exposure, x.cap INTO v_exposure, v_cap
+      FROM cluster_exposure_hourly_state x
+     WHERE x.account_id = NEW.account_id AND x.cluster_id = v_cluster AND x.hour_ts = NEW.risk_hour_ts;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'cluster cap (%): BUY order % of account % has no cluster_exposure_hourly_state row for cluster % at its bound hour %',
+            TG_NAME, NEW.order_id, NEW.account_id, coalesce(v_cluster::text, '(instrument has no cluster)'), hash_ts(NEW.risk_hour_ts)
+            USING ERRCODE = 'check_violation';
+    END IF;
+    v_notional := round(NEW.quantity * NEW.reference_price, 8);
+    IF v_exposure + v_notional > v_cap THEN
+        RAISE EXCEPTION 'cluster cap (%): BUY order % of account % would take cluster % to % (exposure % + notional %) above its cap % at %',
+            TG_NAME, NEW.order_id, NEW.account_id, v_cluster, v_exposure + v_notional, v_exposure, v_notional, v_cap,
+            hash_ts(NEW.risk_hour_ts)
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS ctrg_order_request_v2_cluster_cap ON order_request_v2;
+CREATE CONSTRAINT TRIGGER ctrg_order_request_v2_cluster_cap
+    AFTER INSERT OR UPDATE OF account_id, instrument_id, side, quantity, reference_price, risk_hour_ts ON order_request_v2
+    DEFERRABLE INITIALLY IMMEDIATE
+    FOR EACH ROW EXECUTE FUNCTION order_request_cluster_cap();
+
+CREATE OR REPLACE FUNCTION cluster_exposure_parent_risk_hash() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    expected text;
+BEGIN
+    SELECT i.state_hash INTO expected
+      FROM risk_hourly_state_identity i
+     WHERE i.account_id = NEW.account_id AND i.hour_ts = NEW.hour_ts;
+    IF expected IS DISTINCT FROM NEW.parent_risk_hash THEN
+        RAISE EXCEPTION 'cluster_exposure_hourly_state (account %, cluster %, hour %): parent_risk_hash % is not the risk state_hash % (%)',
+            NEW.account_id, NEW.cluster_id, hash_ts(NEW.hour_ts), NEW.parent_risk_hash, coalesce(expected, 'missing'), TG_NAME
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS ctrg_cluster_exposure_parent_risk_hash ON cluster_exposure_hourly_state;
+CREATE CONSTRAINT TRIGGER ctrg_cluster_exposure_parent_risk_hash
+    AFTER INSERT OR UPDATE ON cluster_exposure_hourly_state
+    DEFERRABLE INITIALLY IMMEDIATE
+    FOR EACH ROW EXECUTE FUNCTION cluster_exposure_parent_risk_hash();
+
+SELECT set_config('migrations.step_notes',
+    format('Cluster model + cluster-cap trigger bound to identity table (%s cluster_exposure_hourly_state rows)',
+           (SELECT count(*) FROM cluster_exposure_hourly_state)), true);
