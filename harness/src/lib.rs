@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod provision;
 pub mod redact;
+pub mod run;
 pub mod template;
 pub mod testdb;
 

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::provision::{native, BackendChoice, BackendKind};
+use harness::run::{RunReport, Scenario, WorldSource};
+use migrations::RunOutcome;
 
 #[derive(Parser)]
 #[command(name = "harness", version, about = "Invariant-checking harness for the Phase 1 TimescaleDB migration")]
@@ -19,8 +21,45 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// World seed: a u64, 0x-hex, or a 40-hex git SHA. Printed first; replays the world.
+    #[arg(long, default_value = "0")]
+    seed: String,
+    /// Seed the small hand-scripted fixture world instead of a generated one.
+    #[arg(long, conflicts_with_all = ["accounts", "instruments", "hours", "fills"])]
+    fixture: bool,
+    /// Accounts in the generated world.
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// Instruments in the generated world.
+    #[arg(long)]
+    instruments: Option<usize>,
+    /// Hours in the generated world.
+    #[arg(long)]
+    hours: Option<u32>,
+    /// Fills to aim for in the generated world.
+    #[arg(long)]
+    fills: Option<u64>,
+    /// Migration history to play.
+    #[arg(long, value_enum, default_value = "clean")]
+    scenario: Scenario,
+    /// Keep the database afterwards and print `database: <url>`.
+    #[arg(long)]
+    keep: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Provision a fresh database, seed a world, run the whole migration (Phase 1B, Phase 1C
+    /// Revision B), print every step; exit 0 only on success.
+    Run(RunArgs),
+    /// Run (or resume) Phase 1C on an existing database named by URL; a finished migration is
+    /// a no-op that says so.
+    Migrate {
+        /// postgres://user[:password]@host[:port]/database
+        url: String,
+    },
     /// Print what can serve databases here and how fast: one `key: value` line per fact.
     Doctor,
     /// Stop native servers kept for failed tests (and any left by killed runs).
@@ -50,7 +89,8 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // library errors carry their causes in their own message
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
@@ -58,6 +98,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
+        Command::Run(args) => cmd_run(&cli, args).await,
+        Command::Migrate { url } => cmd_migrate(url).await,
         Command::Doctor => {
             let report = harness::doctor::run(&choice(&cli)?).await;
             print!("{}", report.render());
@@ -86,6 +128,154 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let n = native::reap_all(&base.join("harness-pg/run"));
             println!("reaped: {n}");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
+    if args.fixture {
+        return Ok((WorldSource::Fixture, "fixture".into()));
+    }
+    let seed = generators::parse_seed(&args.seed)?;
+    let mut params = generators::WorldParams::default();
+    if let Some(v) = args.accounts {
+        params.accounts = v;
+    }
+    if let Some(v) = args.instruments {
+        params.instruments = v;
+    }
+    if let Some(v) = args.hours {
+        params.hours = v;
+    }
+    if let Some(v) = args.fills {
+        params.target_fills = v;
+    }
+    let desc = format!(
+        "generated (accounts {}, instruments {}, hours {}, target fills {})",
+        params.accounts, params.instruments, params.hours, params.target_fills
+    );
+    Ok((WorldSource::Generated { seed, params }, desc))
+}
+
+fn replay_command(args: &RunArgs) -> String {
+    let mut c = String::from("harness run");
+    if args.fixture {
+        c.push_str(" --fixture");
+    } else {
+        c.push_str(&format!(" --seed {}", args.seed));
+        for (flag, v) in [
+            ("--accounts", args.accounts.map(|v| v.to_string())),
+            ("--instruments", args.instruments.map(|v| v.to_string())),
+            ("--hours", args.hours.map(|v| v.to_string())),
+            ("--fills", args.fills.map(|v| v.to_string())),
+        ] {
+            if let Some(v) = v {
+                c.push_str(&format!(" {flag} {v}"));
+            }
+        }
+    }
+    if args.scenario != Scenario::Clean {
+        c.push_str(&format!(" --scenario {}", scenario_name(args.scenario)));
+    }
+    c
+}
+
+fn scenario_name(s: Scenario) -> String {
+    clap::ValueEnum::to_possible_value(&s)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn print_steps(outcome: &RunOutcome) {
+    for s in &outcome.steps {
+        println!(
+            "  {:<31} {:<40} {:>9.1} ms  {}",
+            s.step.as_str(),
+            s.status.as_str(),
+            ms(s.duration),
+            s.notes
+        );
+        if let Some(e) = &s.error {
+            println!("  {:<31} error: {e}", "");
+        }
+    }
+}
+
+async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
+    let (source, desc) = world_source(args)?;
+    match &source {
+        WorldSource::Generated { seed, .. } => println!("seed: {seed}"),
+        WorldSource::Fixture => println!("seed: {} (fixture world)", generators::FIXTURE_SEED),
+    }
+    println!("world: {desc}");
+    println!("scenario: {}", scenario_name(args.scenario));
+    let server = std::sync::Arc::from(choice(cli)?.start().await?);
+    let world = harness::run::build_world(&source)?;
+    let report = harness::run::run(server, &world, args.scenario).await?;
+    print_report(&report);
+    let ok = report.succeeded();
+    if args.keep || !ok {
+        report.db.keep_quietly();
+        println!("database: {}", report.db.url());
+    }
+    if ok {
+        println!("result: SUCCESS");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("result: FAILED");
+        println!("replay: {}", replay_command(args));
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn print_report(r: &RunReport) {
+    let rows: u64 = r.row_counts.iter().map(|(_, n)| n).sum();
+    println!(
+        "seeded: {rows} rows in {:.1} ms ({:.0} rows/s)",
+        ms(r.seed_time),
+        rows as f64 / r.seed_time.as_secs_f64().max(1e-9)
+    );
+    println!("phase_1b: SUCCESS in {:.1} ms", ms(r.phase_1b_time));
+    for (i, a) in r.attempts.iter().enumerate() {
+        println!("phase_1c attempt {}:", i + 1);
+        if let Some(o) = &a.outcome {
+            print_steps(o);
+            println!("  total: {:.1} ms", ms(o.total_duration()));
+        }
+        if let Some(e) = &a.error {
+            println!("  aborted under lock: {e}");
+        }
+    }
+    println!("total: {:.1} ms (provision + seed + migrate)", ms(r.total_time));
+}
+
+async fn cmd_migrate(url: &str) -> Result<ExitCode> {
+    let mut conn = migrations::connect(url).await?;
+    match migrations::run_phase_1c(&mut conn, &migrations::RunOptions::default()).await {
+        Ok(o) if o.noop => {
+            println!(
+                "{}; nothing changed",
+                o.noop_reason
+                    .as_deref()
+                    .unwrap_or("already migrated: Phase 1C completed earlier")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(o) => {
+            print_steps(&o);
+            println!("result: SUCCESS");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if let Some(o) = e.outcome() {
+                print_steps(o);
+            }
+            println!("result: FAILED: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -43,11 +43,9 @@ impl TemplateSpec {
     pub fn phase_1a() -> Self {
         let mut spec = Self::timescaledb_only();
         spec.key = "phase_1a".into();
-        // TODO(integration): switch to the migrations crate's list once it exports one
-        spec.scripts.push((
-            "phase_1a/001_baseline.sql".into(),
-            include_str!("../../migrations/sql/phase_1a/001_baseline.sql").into(),
-        ));
+        for (name, sql) in migrations::phase_1a_scripts() {
+            spec.scripts.push((name.to_string(), sql.to_string()));
+        }
         spec
     }
 

@@ -33,6 +33,7 @@ pub struct TestDb {
     server: Arc<dyn Server>,
     name: String,
     pool: PgPool,
+    kept: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TestDb {
@@ -75,7 +76,12 @@ impl TestDb {
                 .max_connections(8)
                 .min_connections(0)
                 .connect_lazy_with(server.connect_options(&name).disable_statement_logging());
-            Ok(Self { server, name, pool })
+            Ok(Self {
+                server,
+                name,
+                pool,
+                kept: Default::default(),
+            })
         })
     }
 
@@ -116,13 +122,22 @@ impl TestDb {
 
     /// Keep this database (and its server) after the process exits; prints its URL.
     pub fn keep(&self) {
-        self.server.keep_after_exit();
+        self.keep_quietly();
         eprintln!("harness: kept database {}: {}", self.name, self.url());
+    }
+
+    /// Keep this database (and its server) after the process exits, printing nothing.
+    pub fn keep_quietly(&self) {
+        self.server.keep_after_exit();
+        self.kept.store(true, Ordering::SeqCst);
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.kept.load(Ordering::SeqCst) {
+            return;
+        }
         if std::thread::panicking() {
             eprintln!("harness: test failed; kept its database for inspection");
             self.keep();
