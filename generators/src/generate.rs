@@ -70,13 +70,18 @@ pub struct Swarm {
     pub buy_to_cap: bool,
     /// Days (0-based) on which no BUY is scripted.
     pub sell_only_days: Vec<u32>,
+    /// Invest as much as caps and cash allow in the two hours before a crash (a market-wide
+    /// shock of -12% or worse), so the crash drives drawdown across 10% and often 20%.
+    pub crash_ramp: bool,
 }
 
 impl Swarm {
     fn random(rng: &mut ChaCha8Rng, hours: u32) -> Self {
         let days = hours.div_ceil(24);
+        // Per world a rate, so that some worlds have no sell-only day and some have many.
+        let rate = [0.0, 0.0, 0.3, 0.6][rng.random_range(0..4)];
         let sell_only_days = (0..days)
-            .filter(|d| *d > 0 && rng.random_bool(0.1))
+            .filter(|d| *d > 0 && rng.random_bool(rate))
             .collect();
         Self {
             buys: rng.random_bool(0.97),
@@ -86,8 +91,26 @@ impl Swarm {
             retrains: rng.random_bool(0.6),
             buy_to_cap: rng.random_bool(0.7),
             sell_only_days,
+            crash_ramp: rng.random_bool(0.85),
         }
     }
+}
+
+/// Shocks at or below this many bps on every instrument count as crashes (see
+/// [`Swarm::crash_ramp`]).
+pub const CRASH_BPS: i64 = -1_200;
+
+/// Hours (0-based) at which a crash closes.
+pub fn crash_hours(shape: &Shape) -> Vec<u32> {
+    let mut hours: Vec<u32> = shape
+        .shocks
+        .iter()
+        .filter(|s| s.instrument.is_none() && s.bps <= CRASH_BPS)
+        .map(|s| s.hour)
+        .collect();
+    hours.sort_unstable();
+    hours.dedup();
+    hours
 }
 
 /// A generated world with everything needed to print and replay it.
@@ -241,6 +264,15 @@ pub fn random_shape(seed: u64, params: &WorldParams) -> Shape {
             bps,
         });
     }
+    // Worlds rarely lose 10% on their own: most generated worlds get one crash, and the
+    // script's ramp-up before it (Swarm::crash_ramp) makes it bite.
+    if p.hours >= 4 && rng.random_bool(0.7) {
+        shocks.push(Shock {
+            hour: rng.random_range(2.max(p.hours / 3)..p.hours),
+            instrument: None,
+            bps: -rng.random_range(1_500..=5_000),
+        });
+    }
     Shape {
         start_hour,
         hours: p.hours,
@@ -342,6 +374,51 @@ impl Driver<'_> {
             });
         }
         out
+    }
+
+    /// Before a crash: every NORMAL account buys, per cluster, one instrument up to what the
+    /// cluster's room at the bound hour and its live cash allow (truncated, so the projected
+    /// exposure never passes the cap and the cost stays within cash).
+    fn ramp_up(&mut self, shape: &Shape) -> Result<(), SimError> {
+        for account in 0..shape.accounts.len() {
+            if self.sim.bound_state(account) != Some(TradingState::Normal)
+                || !self.rng.random_bool(0.9)
+            {
+                continue;
+            }
+            for cluster in 0..shape.clusters.len() {
+                let members: Vec<usize> = (0..shape.instruments.len())
+                    .filter(|i| shape.instruments[*i].cluster == cluster)
+                    .collect();
+                if members.is_empty() || self.sim.slot() + 2 >= MAX_ACTIONS_PER_HOUR {
+                    continue;
+                }
+                let instrument = members[self.rng.random_range(0..members.len())];
+                let (Some(room), Some(price)) = (
+                    self.sim.bound_cluster_room(account, instrument),
+                    self.sim.reference_price(instrument),
+                ) else {
+                    continue;
+                };
+                // 0.97 of cash leaves room for slippage and fees (each at most 15 bps).
+                let budget = room.min(self.sim.cash(account) * Decimal::new(97, 2));
+                if budget <= Decimal::ZERO || price <= Decimal::ZERO {
+                    continue;
+                }
+                let qty = (budget / price).trunc_with_scale(MONEY_SCALE);
+                if qty <= Decimal::ZERO {
+                    continue;
+                }
+                let fills = random_fills(&mut self.rng);
+                self.push(Action::Buy {
+                    account,
+                    instrument,
+                    qty: at_scale(qty, MONEY_SCALE),
+                    fills,
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// One BUY or SELL intent for `account`, chosen from what it can do right now, or None
@@ -456,6 +533,7 @@ pub fn random_script(
             })
         })
         .collect();
+    let crashes = crash_hours(shape);
     let trading_hours = u64::from(shape.hours - 1).max(1);
     // Orders per hour at ~2.2 fills each, plus a fifth for drops.
     let orders_for = |fills: u64, hours: u64| (fills * 12).div_ceil(hours * AVG_FILLS_PER_ORDER);
@@ -520,6 +598,9 @@ pub fn random_script(
                 break;
             };
             d.push(action)?;
+        }
+        if swarm.crash_ramp && buys_today && crashes.iter().any(|c| *c > hour && *c <= hour + 2) {
+            d.ramp_up(shape)?;
         }
     }
     let script = Script { actions: d.actions };

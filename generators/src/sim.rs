@@ -117,6 +117,12 @@ pub struct SimReport {
     pub clipped_withdrawals: u64,
     /// Accepted BUYs whose projected cluster exposure equals the cap exactly.
     pub cap_exact_hits: u64,
+    /// Accepted SELLs of exactly the quantity held (clipped or not): the position goes to 0.
+    pub exact_holding_sells: u64,
+    /// Fills whose fee is the schedule's `min_fee` (a positive minimum above the bps fee).
+    pub min_fee_fills: u64,
+    /// Fills at the very instant a (non-first) fee schedule takes effect.
+    pub fee_change_fills: u64,
 }
 
 /// A simulated world and the report of how the script was applied.
@@ -233,6 +239,18 @@ impl<'a> Simulator<'a> {
             .books
             .get(account)
             .and_then(|b| b.bound.as_ref().map(|s| s.equity))
+    }
+
+    /// Room left under the cluster cap of `instrument`'s cluster at the bound hour
+    /// (`round(cap_fraction * equity, 8) - exposure`), what a BUY of this hour may add.
+    pub fn bound_cluster_room(&self, account: usize, instrument: usize) -> Option<Decimal> {
+        let cluster = self.sim.shape.instruments.get(instrument)?.cluster;
+        let bound = self.sim.books.get(account)?.bound.as_ref()?;
+        let cap = at_scale(
+            self.sim.world.cluster.get(cluster)?.cap_fraction * bound.equity,
+            MONEY_SCALE,
+        );
+        Some(cap - bound.cluster_exposure.get(cluster).copied()?)
     }
 
     /// The reference price orders of the current hour get (close of the previous hour).
@@ -455,6 +473,10 @@ struct Leg {
 #[derive(Debug)]
 struct PlannedFill {
     ts: DateTime<Utc>,
+    /// The fee is the schedule's positive `min_fee` (the bps fee was below it).
+    at_min_fee: bool,
+    /// `ts` is the instant a later fee schedule takes effect.
+    at_fee_change: bool,
     qty: Decimal,
     price: Decimal,
     notional: Decimal,
@@ -769,8 +791,12 @@ impl<'a> Sim<'a> {
                 let fill_ts = ts + Duration::milliseconds(j as i64);
                 let schedule = book.fee_at(fill_ts)?;
                 let raw_fee = q * price * schedule.fee_bps / tenk;
+                let first = book.fees.first().map(|f| f.effective_from);
                 Some(PlannedFill {
                     ts: fill_ts,
+                    at_min_fee: schedule.min_fee > Decimal::ZERO && raw_fee < schedule.min_fee,
+                    at_fee_change: schedule.effective_from == fill_ts
+                        && first != Some(schedule.effective_from),
                     qty: q,
                     price,
                     notional: at_scale(q * price, MONEY_SCALE),
@@ -916,6 +942,7 @@ impl<'a> Sim<'a> {
         if projected == cap {
             self.report.cap_exact_hits += 1;
         }
+        self.count_fill_edges(&plan);
         let order_id = self.write_order(&leg, qty)?;
         for f in &plan {
             let fill_id =
@@ -995,6 +1022,10 @@ impl<'a> Sim<'a> {
                 return Ok(());
             }
         }
+        if qty == held {
+            self.report.exact_holding_sells += 1;
+        }
+        self.count_fill_edges(&plan);
         let order_id = self.write_order(&leg, qty)?;
         for f in &plan {
             let fill_id = self.write_fill(
@@ -1010,6 +1041,13 @@ impl<'a> Sim<'a> {
             self.ledger(account, f.ts, EntryType::Fee, -f.fee, Some(fill_id));
         }
         Ok(())
+    }
+
+    fn count_fill_edges(&mut self, plan: &[PlannedFill]) {
+        for f in plan {
+            self.report.min_fee_fills += u64::from(f.at_min_fee);
+            self.report.fee_change_fills += u64::from(f.at_fee_change);
+        }
     }
 
     /// Consumes open lots FIFO for one SELL fill, one executed trade per lot touched.

@@ -100,7 +100,10 @@ async fn probe(choice: &BackendChoice, kind: BackendKind, r: &mut Report) -> Res
     .fetch_optional(&mut admin)
     .await
     .map_err(sql("read timescaledb version"))?;
-    r.push("timescaledb", tsdb.unwrap_or_else(|| "not installed".into()));
+    r.push(
+        "timescaledb",
+        tsdb.unwrap_or_else(|| "not installed".into()),
+    );
     // the license GUC is only defined where the extension is loaded: ask a fresh clone
     let spec = TemplateSpec::timescaledb_only();
     let tmpl = template::ensure_template(server.as_ref(), &spec).await?;
@@ -113,7 +116,11 @@ async fn probe(choice: &BackendChoice, kind: BackendKind, r: &mut Report) -> Res
         "data_dir",
         match server.data_dir() {
             Some(d) if kind == BackendKind::Native => {
-                let tmpfs = if native::is_tmpfs(&d) { "tmpfs" } else { "not tmpfs" };
+                let tmpfs = if native::is_tmpfs(&d) {
+                    "tmpfs"
+                } else {
+                    "not tmpfs"
+                };
                 format!("{} ({tmpfs})", d.display())
             }
             Some(d) => format!("{} (tmpfs, in the container)", d.display()),
@@ -143,12 +150,13 @@ async fn probe(choice: &BackendChoice, kind: BackendKind, r: &mut Report) -> Res
 
 async fn read_license(server: &dyn Server, db: &str) -> Result<String> {
     use sqlx::ConnectOptions;
-    let mut c = sqlx::PgConnection::connect_with(&server.connect_options(db).disable_statement_logging())
-        .await
-        .map_err(|e| ProvisionError::Unreachable {
-            url: server.display_url(db),
-            detail: e.to_string(),
-        })?;
+    let mut c =
+        sqlx::PgConnection::connect_with(&server.connect_options(db).disable_statement_logging())
+            .await
+            .map_err(|e| ProvisionError::Unreachable {
+                url: server.display_url(db),
+                detail: e.to_string(),
+            })?;
     let license: Option<String> =
         sqlx::query_scalar("SELECT current_setting('timescaledb.license', true)")
             .fetch_one(&mut c)
@@ -185,7 +193,10 @@ mod tests {
 
     #[test]
     fn median_of_samples() {
-        let mut v: Vec<Duration> = [5, 1, 3].iter().map(|&m| Duration::from_millis(m)).collect();
+        let mut v: Vec<Duration> = [5, 1, 3]
+            .iter()
+            .map(|&m| Duration::from_millis(m))
+            .collect();
         assert_eq!(median(&mut v), Duration::from_millis(3));
         assert_eq!(median(&mut []), Duration::ZERO);
     }

@@ -104,7 +104,10 @@ pub enum ProvisionError {
 /// Shorthand used across the harness library.
 pub type Result<T, E = ProvisionError> = std::result::Result<T, E>;
 
-pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ProvisionError {
+pub(crate) fn io(
+    what: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> ProvisionError {
     let path = path.into();
     move |source| ProvisionError::Io { what, path, source }
 }

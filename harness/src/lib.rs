@@ -8,8 +8,10 @@
 
 pub mod doctor;
 pub mod error;
+pub mod fingerprint;
 pub mod provision;
 pub mod redact;
+pub mod report;
 pub mod run;
 pub mod template;
 pub mod testdb;

@@ -5,17 +5,29 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::provision::{native, BackendChoice, BackendKind};
+use harness::report::{ImplementationLog, ReportFormat};
 use harness::run::{RunReport, Scenario, WorldSource};
 use migrations::RunOutcome;
 
 #[derive(Parser)]
-#[command(name = "harness", version, about = "Invariant-checking harness for the Phase 1 TimescaleDB migration")]
+#[command(
+    name = "harness",
+    version,
+    about = "Invariant-checking harness for the Phase 1 TimescaleDB migration"
+)]
 struct Cli {
     /// auto | native | docker | external
     #[arg(long, global = true, env = "HARNESS_BACKEND", default_value = "auto")]
     backend: String,
-    /// Server for the external backend (the harness only creates and drops its own databases).
-    #[arg(long, global = true, env = "HARNESS_DATABASE_URL", hide_env_values = true)]
+    /// A PostgreSQL URL (postgres://user[:password]@host[:port]/database). For `run`, `doctor`
+    /// and `serve` with the external backend: the server the harness creates and drops its own
+    /// databases on. For `validate`: the database to audit itself (read-only).
+    #[arg(
+        long,
+        global = true,
+        env = "HARNESS_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -47,6 +59,22 @@ struct RunArgs {
     /// Keep the database afterwards and print `database: <url>`.
     #[arg(long)]
     keep: bool,
+    /// Write the implementation log to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    report: Option<std::path::PathBuf>,
+    /// Implementation log format.
+    #[arg(long, value_enum, default_value = "md")]
+    format: ReportFormat,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ValidateArgs {
+    /// Print the full implementation log in this format instead of the check lines.
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// Violating rows sampled per check.
+    #[arg(long, default_value_t = harness::report::DEFAULT_SAMPLE)]
+    sample: usize,
 }
 
 #[derive(Subcommand)]
@@ -54,6 +82,11 @@ enum Command {
     /// Provision a fresh database, seed a world, run the whole migration (Phase 1B, Phase 1C
     /// Revision B), print every step; exit 0 only on success.
     Run(RunArgs),
+    /// Audit the existing database named by `--database-url`, read-only: the twelve checks
+    /// (`<check_name>: <count>` or `n/a`), their samples, the structural confirmations. Exits 0
+    /// only when all twelve are zero (and, past the cutover, every confirmation holds), 1 on
+    /// violations, 2 when the database cannot be read.
+    Validate(ValidateArgs),
     /// Run (or resume) Phase 1C on an existing database named by URL; a finished migration is
     /// a no-op that says so.
     Migrate {
@@ -80,8 +113,9 @@ fn choice(cli: &Cli) -> Result<BackendChoice> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::postgres::notice=error")),
+            tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,sqlx::postgres::notice=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -100,6 +134,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run(args) => cmd_run(&cli, args).await,
         Command::Migrate { url } => cmd_migrate(url).await,
+        Command::Validate(args) => cmd_validate(&cli, args).await,
         Command::Doctor => {
             let report = harness::doctor::run(&choice(&cli)?).await;
             print!("{}", report.render());
@@ -111,7 +146,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve => {
             let server = harness::shared_server().await?;
-            let db = harness::TestDb::from_template(&harness::template::TemplateSpec::phase_1a()).await?;
+            let db = harness::TestDb::from_template(&harness::template::TemplateSpec::phase_1a())
+                .await?;
             println!("database: {}", db.url());
             let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
             let mut line = String::new();
@@ -220,16 +256,186 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     let ok = report.succeeded();
     if args.keep || !ok {
         report.db.keep_quietly();
+    }
+    let log = harness::report::gather_run(&report, &desc, &scenario_name(args.scenario)).await?;
+    emit_log(&log, args.format, args.report.as_deref())?;
+    let mut conn = report.db.connect().await?;
+    let fingerprint = harness::fingerprint::fingerprint(&mut conn).await?;
+    let _ = sqlx::Connection::close(conn).await;
+    if args.keep || !ok {
         println!("database: {}", report.db.url());
     }
-    if ok {
+    let code = if ok {
         println!("result: SUCCESS");
-        Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
     } else {
         println!("result: FAILED");
         println!("replay: {}", replay_command(args));
-        Ok(ExitCode::FAILURE)
+        ExitCode::FAILURE
+    };
+    // Last line by contract: scripts compare runs by it.
+    println!("fingerprint: {fingerprint}");
+    Ok(code)
+}
+
+/// Print the implementation log, or write it to `path` and say so.
+fn emit_log(
+    log: &ImplementationLog,
+    format: ReportFormat,
+    path: Option<&std::path::Path>,
+) -> Result<()> {
+    let text = log.render(format);
+    match path {
+        Some(p) => {
+            std::fs::write(p, &text)
+                .map_err(|e| anyhow::anyhow!("writing the report to {}: {e}", p.display()))?;
+            println!("report: {}", p.display());
+        }
+        None => {
+            println!();
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            println!();
+        }
     }
+    Ok(())
+}
+
+async fn cmd_validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
+    let Some(url) = cli.database_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+        anyhow::bail!(
+            "validate needs --database-url URL (or HARNESS_DATABASE_URL): the database to audit"
+        );
+    };
+    let mut conn = harness::report::connect_database(url).await?;
+    let log = harness::report::gather_database(&mut conn, args.sample).await?;
+    let _ = sqlx::Connection::close(conn).await;
+    match args.format {
+        Some(format) => {
+            let text = log.render(format);
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+        }
+        None => print!("{}", validate_lines(&log)),
+    }
+    Ok(if log.audit_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `harness validate`'s plain output: check counts, samples, structural confirmations.
+fn validate_lines(log: &ImplementationLog) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let v = &log.validation;
+    for o in &v.checks {
+        let n = o
+            .violations
+            .map_or_else(|| "n/a".to_string(), |n| n.to_string());
+        let _ = writeln!(s, "{}: {n}", o.check);
+    }
+    let _ = writeln!(s, "table_set: {}", v.table_set);
+    let sampled: Vec<_> = v.checks.iter().filter(|o| !o.sample.is_empty()).collect();
+    if sampled.is_empty() {
+        let _ = writeln!(s, "samples: none");
+    } else {
+        let _ = writeln!(s, "samples:");
+        for o in sampled {
+            for row in &o.sample {
+                let rule = row.get("rule").and_then(|r| r.as_str()).unwrap_or("?");
+                let _ = writeln!(s, "  {} [{rule}]: {row}", o.check);
+            }
+        }
+    }
+    let _ = writeln!(s, "fk_to_hypertable: {}", log.fk_legality.count);
+    for i in &log.identity {
+        let n = |v: Option<i64>| v.map_or_else(|| "missing".to_string(), |n| n.to_string());
+        let _ = writeln!(
+            s,
+            "identity {}: {} / {} {}: {}",
+            i.identity_table,
+            n(i.identity_rows),
+            i.hypertable,
+            n(i.hypertable_rows),
+            harness::report::parity_text(i.parity)
+        );
+    }
+    let c = &log.cutover;
+    let _ = writeln!(
+        s,
+        "cutover: archives {} of 10, *_v2 left {}",
+        c.archives_present.len(),
+        if c.v2_remaining.is_empty() {
+            "none".to_string()
+        } else {
+            c.v2_remaining.join(", ")
+        }
+    );
+    let ok = log
+        .triggers
+        .triggers
+        .iter()
+        .filter(|t| t.present && t.enabled)
+        .count();
+    let _ = writeln!(
+        s,
+        "triggers: {ok} of {} present and enabled",
+        log.triggers.triggers.len()
+    );
+    for t in log
+        .triggers
+        .triggers
+        .iter()
+        .filter(|t| !(t.present && t.enabled))
+    {
+        let why = if t.present { "DISABLED" } else { "MISSING" };
+        let _ = writeln!(s, "  {}.{}: {why}", t.table, t.trigger);
+    }
+    let cp = &log.compression;
+    let _ = writeln!(
+        s,
+        "compression: hypertables {}; compression_enabled {}; policy jobs {}",
+        if cp.hypertables.is_empty() {
+            "none".to_string()
+        } else {
+            cp.hypertables.join(", ")
+        },
+        cp.targets
+            .iter()
+            .filter(|t| t.is_hypertable)
+            .map(|t| format!("{}={}", t.table, t.compression_enabled.unwrap_or(false)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cp.policy_jobs
+    );
+    match &log.lock {
+        Some(l) => {
+            let _ = writeln!(
+                s,
+                "lock: {} locked={} locked_at_utc={} unlocked_at_utc={}",
+                l.migration_name,
+                l.locked,
+                l.locked_at_utc.as_deref().unwrap_or("NULL"),
+                l.unlocked_at_utc.as_deref().unwrap_or("NULL")
+            );
+        }
+        None => {
+            let _ = writeln!(s, "lock: no phase_1b_schema row");
+        }
+    }
+    let _ = writeln!(s, "migration_result: {}", log.result.migration_result);
+    let _ = writeln!(
+        s,
+        "result: {}",
+        if log.audit_passed() { "PASS" } else { "FAIL" }
+    );
+    s
 }
 
 fn print_report(r: &RunReport) {
@@ -250,7 +456,10 @@ fn print_report(r: &RunReport) {
             println!("  aborted under lock: {e}");
         }
     }
-    println!("total: {:.1} ms (provision + seed + migrate)", ms(r.total_time));
+    println!(
+        "total: {:.1} ms (provision + seed + migrate)",
+        ms(r.total_time)
+    );
 }
 
 async fn cmd_migrate(url: &str) -> Result<ExitCode> {

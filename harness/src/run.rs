@@ -98,19 +98,23 @@ impl RunReport {
         self.attempts
             .last()
             .and_then(|a| a.outcome.as_ref())
-            .is_some_and(|o| o.completed() && self.attempts.last().is_some_and(|a| a.error.is_none()))
+            .is_some_and(|o| {
+                o.completed() && self.attempts.last().is_some_and(|a| a.error.is_none())
+            })
     }
 }
 
 /// Build the world a run seeds.
 pub fn build_world(source: &WorldSource) -> Result<World, RunError> {
     match source {
-        WorldSource::Fixture => generators::fixture()
-            .map(|s| s.world)
-            .map_err(|e| RunError::Generate {
-                seed: generators::FIXTURE_SEED,
-                detail: e.to_string(),
-            }),
+        WorldSource::Fixture => {
+            generators::fixture()
+                .map(|s| s.world)
+                .map_err(|e| RunError::Generate {
+                    seed: generators::FIXTURE_SEED,
+                    detail: e.to_string(),
+                })
+        }
         WorldSource::Generated { seed, params } => generators::generate(*seed, params)
             .map(|g| g.simulation.world)
             .map_err(|e| RunError::Generate {
@@ -132,7 +136,11 @@ pub async fn run(
     let db = TestDb::on_server(server, &TemplateSpec::phase_1a()).await?;
     let mut conn = db.connect().await?;
     let stats = generators::seed_world(&mut conn, world).await?;
-    info!(rows = stats.total_rows, ms = stats.elapsed.as_millis(), "world seeded");
+    info!(
+        rows = stats.total_rows,
+        ms = stats.elapsed.as_millis(),
+        "world seeded"
+    );
     let t1b = Instant::now();
     migrations::apply_phase_1b(&mut conn)
         .await

@@ -68,12 +68,16 @@ static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
 /// Connect to the server's maintenance database as the admin role.
 pub async fn admin_connection(server: &dyn Server) -> Result<PgConnection> {
-    PgConnection::connect_with(&server.connect_options("postgres").disable_statement_logging())
-        .await
-        .map_err(|e| ProvisionError::Unreachable {
-            url: server.display_url("postgres"),
-            detail: e.to_string(),
-        })
+    PgConnection::connect_with(
+        &server
+            .connect_options("postgres")
+            .disable_statement_logging(),
+    )
+    .await
+    .map_err(|e| ProvisionError::Unreachable {
+        url: server.display_url("postgres"),
+        detail: e.to_string(),
+    })
 }
 
 fn sql_err(what: &'static str, db: &str) -> impl FnOnce(sqlx::Error) -> ProvisionError {
@@ -141,7 +145,10 @@ async fn build_locked(
         template: name.to_string(),
         detail,
     };
-    let drop_sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&building));
+    let drop_sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(&building)
+    );
     sqlx::query(&drop_sql)
         .execute(&mut *admin)
         .await
@@ -153,7 +160,9 @@ async fn build_locked(
         .map_err(sql_err("create template", &building))?;
     {
         let mut conn = PgConnection::connect_with(
-            &server.connect_options(&building).disable_statement_logging(),
+            &server
+                .connect_options(&building)
+                .disable_statement_logging(),
         )
         .await
         .map_err(|e| tmpl_err(format!("connect: {e}")))?;
@@ -167,7 +176,11 @@ async fn build_locked(
         let _ = conn.close().await;
     }
     for stmt in [
-        format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&building), quote_ident(name)),
+        format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&building),
+            quote_ident(name)
+        ),
         format!(
             "ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
             quote_ident(name)
@@ -178,7 +191,11 @@ async fn build_locked(
             .await
             .map_err(sql_err("seal template", name))?;
     }
-    info!(template = name, ms = t0.elapsed().as_millis(), "template built");
+    info!(
+        template = name,
+        ms = t0.elapsed().as_millis(),
+        "template built"
+    );
     Ok(())
 }
 
@@ -187,7 +204,11 @@ async fn build_locked(
 /// FILE_COPY copies the template's files directly; on a small database with fsync off it is
 /// several times faster than PostgreSQL 15's default WAL_LOG strategy, which writes every block
 /// through the WAL.
-pub async fn clone_database(admin: &mut PgConnection, template: &str, name: &str) -> Result<Duration> {
+pub async fn clone_database(
+    admin: &mut PgConnection,
+    template: &str,
+    name: &str,
+) -> Result<Duration> {
     let t0 = Instant::now();
     let sql = format!(
         "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
@@ -195,9 +216,9 @@ pub async fn clone_database(admin: &mut PgConnection, template: &str, name: &str
         quote_ident(template)
     );
     sqlx::query(&sql)
-    .execute(&mut *admin)
-    .await
-    .map_err(sql_err("clone template", name))?;
+        .execute(&mut *admin)
+        .await
+        .map_err(sql_err("clone template", name))?;
     Ok(t0.elapsed())
 }
 

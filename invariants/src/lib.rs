@@ -17,7 +17,8 @@ pub mod structure;
 pub mod template;
 
 pub use runner::{
-    check_rules, check_sql, load_catalog, render_check, run_check, run_checks, run_checks_within,
+    check_rules, check_sql, explain_check, load_catalog, render_check, run_check, run_checks,
+    run_checks_within,
 };
 pub use structure::{confirm_structure, Structure};
 

@@ -317,19 +317,28 @@ pub async fn explain_check(
 ) -> Result<String, InvariantsError> {
     let check = static_name(name)?;
     let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
-    let mut tx = conn.begin_with("BEGIN READ ONLY").await.map_err(session("BEGIN READ ONLY"))?;
+    let mut tx = conn
+        .begin_with("BEGIN READ ONLY")
+        .await
+        .map_err(session("BEGIN READ ONLY"))?;
     let catalog = prepare(&mut tx, set).await?;
     let rendered = render_check(check, set, &catalog)?;
     if !rendered.applies() {
         return Ok(format!("{check}: n/a on {set}"));
     }
-    let options = if analyze { "(ANALYZE, BUFFERS, COSTS OFF)" } else { "(COSTS OFF)" };
+    let options = if analyze {
+        "(ANALYZE, BUFFERS, COSTS OFF)"
+    } else {
+        "(COSTS OFF)"
+    };
     let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {options}\n{}", rendered.sql))
         .persistent(false)
         .fetch_all(&mut *tx)
         .await
         .map_err(|source| InvariantsError::Query { check, set, source })?;
-    tx.rollback().await.map_err(session("ROLLBACK of the read-only transaction"))?;
+    tx.rollback()
+        .await
+        .map_err(session("ROLLBACK of the read-only transaction"))?;
     Ok(lines.join("\n"))
 }
 

@@ -388,25 +388,43 @@ async fn bulk_world_timing() -> R<()> {
     for f in &PHASE_1A[..2] {
         apply(&mut conn, f).await?;
     }
-    let bulk = std::fs::read_to_string(workspace().join("invariants/tests/fixtures/bulk_world.sql"))?
-        .replace(":accounts", "50")
-        .replace(":hours", "1000");
-    conn.execute(sqlx::raw_sql(&format!("BEGIN;\n{bulk}\n;COMMIT;"))).await?;
-    let fills: i64 = sqlx::query_scalar("SELECT count(*) FROM order_fill").fetch_one(&mut conn).await?;
+    let bulk =
+        std::fs::read_to_string(workspace().join("invariants/tests/fixtures/bulk_world.sql"))?
+            .replace(":accounts", "50")
+            .replace(":hours", "1000");
+    conn.execute(sqlx::raw_sql(&format!("BEGIN;\n{bulk}\n;COMMIT;")))
+        .await?;
+    let fills: i64 = sqlx::query_scalar("SELECT count(*) FROM order_fill")
+        .fetch_one(&mut conn)
+        .await?;
     let t = Instant::now();
     let outcomes = run_checks(&mut conn, TableSet::Phase1a, 10).await?;
-    eprintln!("Phase 1A, {fills} fills: all checks {:?}\n{}", t.elapsed(), summary(&outcomes));
-    assert_clean(&outcomes, &["identity_bijection", "missing_hash"], "bulk Phase 1A");
+    eprintln!(
+        "Phase 1A, {fills} fills: all checks {:?}\n{}",
+        t.elapsed(),
+        summary(&outcomes)
+    );
+    assert_clean(
+        &outcomes,
+        &["identity_bijection", "missing_hash"],
+        "bulk Phase 1A",
+    );
     for f in PHASE_1B_1C_TO_M9.iter().chain(CUTOVER.iter()) {
         apply(&mut conn, f).await?;
     }
     conn.execute("ANALYZE").await?;
     let t = Instant::now();
     let outcomes = run_checks(&mut conn, TableSet::CanonicalAfterCutover, 10).await?;
-    eprintln!("after cutover, {fills} fills: all checks {:?}\n{}", t.elapsed(), summary(&outcomes));
+    eprintln!(
+        "after cutover, {fills} fills: all checks {:?}\n{}",
+        t.elapsed(),
+        summary(&outcomes)
+    );
     assert_clean(&outcomes, &[], "bulk after cutover");
     conn.close().await?;
-    admin.execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str()).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+        .await?;
     Ok(())
 }
 
@@ -417,7 +435,10 @@ async fn bulk_world_timing() -> R<()> {
 async fn explain_one_check() -> R<()> {
     let url = std::env::var("INVARIANTS_EXPLAIN_URL")?;
     let check = std::env::var("INVARIANTS_EXPLAIN_CHECK")?;
-    let set = match std::env::var("INVARIANTS_EXPLAIN_SET").unwrap_or_default().as_str() {
+    let set = match std::env::var("INVARIANTS_EXPLAIN_SET")
+        .unwrap_or_default()
+        .as_str()
+    {
         "1a" => TableSet::Phase1a,
         "v2" => TableSet::V2BeforeCutover,
         _ => TableSet::CanonicalAfterCutover,
@@ -426,5 +447,27 @@ async fn explain_one_check() -> R<()> {
     let plan = invariants::explain_check(&mut conn, &check, set, true).await?;
     assert!(!plan.is_empty());
     println!("{plan}");
+    Ok(())
+}
+
+/// Time every check on an existing database (no EXPLAIN instrumentation):
+/// `INVARIANTS_EXPLAIN_URL=... INVARIANTS_EXPLAIN_SET=after|v2|1a`.
+#[tokio::test]
+#[ignore = "debugging aid: needs INVARIANTS_EXPLAIN_URL"]
+async fn time_checks_on_existing_database() -> R<()> {
+    let url = std::env::var("INVARIANTS_EXPLAIN_URL")?;
+    let set = match std::env::var("INVARIANTS_EXPLAIN_SET")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "1a" => TableSet::Phase1a,
+        "v2" => TableSet::V2BeforeCutover,
+        _ => TableSet::CanonicalAfterCutover,
+    };
+    let mut conn = PgConnection::connect(&url).await?;
+    let t = Instant::now();
+    let outcomes = run_checks(&mut conn, set, 10).await?;
+    println!("all checks {:?}\n{}", t.elapsed(), summary(&outcomes));
+    assert_eq!(outcomes.len(), 12);
     Ok(())
 }

@@ -124,25 +124,23 @@ impl DockerServer {
     pub async fn start(cfg: &DockerConfig) -> Result<Self> {
         engine_reachable().await?;
         let t0 = Instant::now();
-        let container = container_request(cfg)
-            .start()
-            .await
-            .map_err(|e| ProvisionError::DockerUnavailable {
+        let container = container_request(cfg).start().await.map_err(|e| {
+            ProvisionError::DockerUnavailable {
                 detail: format!("starting {}: {e}", cfg.image),
-            })?;
+            }
+        })?;
         let host = container
             .get_host()
             .await
             .map(|h| h.to_string())
             .unwrap_or_else(|_| "127.0.0.1".into());
-        let port = container
-            .get_host_port_ipv4(PG_PORT)
-            .await
-            .map_err(|e| ProvisionError::DockerNotReady {
+        let port = container.get_host_port_ipv4(PG_PORT).await.map_err(|e| {
+            ProvisionError::DockerNotReady {
                 image: cfg.image.clone(),
                 waited_ms: t0.elapsed().as_millis(),
                 detail: format!("no host port for 5432: {e}"),
-            })?;
+            }
+        })?;
         let guardian = spawn_guardian(container.id());
         let server = Self {
             container: Mutex::new(Some(container)),
@@ -163,7 +161,10 @@ impl DockerServer {
         let mut last = String::new();
         while t0.elapsed() < timeout {
             match sqlx::PgConnection::connect_with(&opts).await {
-                Ok(mut c) => match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut c).await {
+                Ok(mut c) => match sqlx::query_scalar::<_, i32>("SELECT 1")
+                    .fetch_one(&mut c)
+                    .await
+                {
                     Ok(1) => {
                         let _ = c.close().await;
                         return Ok(());
@@ -186,7 +187,8 @@ impl DockerServer {
 /// Removes the container with the docker CLI when this process goes away without dropping
 /// the server (a `static` is never dropped); absent CLI means the engine's own cleanup.
 fn spawn_guardian(container_id: &str) -> Option<(Child, ChildStdin)> {
-    const SCRIPT: &str = r#"read line; [ "$line" = done ] && exit 0; docker rm -f "$1" >/dev/null 2>&1"#;
+    const SCRIPT: &str =
+        r#"read line; [ "$line" = done ] && exit 0; docker rm -f "$1" >/dev/null 2>&1"#;
     let mut child = Command::new("sh")
         .args(["-c", SCRIPT, "harness-docker-guardian", container_id])
         .stdin(Stdio::piped())
@@ -200,12 +202,21 @@ fn spawn_guardian(container_id: &str) -> Option<(Child, ChildStdin)> {
 
 impl Drop for DockerServer {
     fn drop(&mut self) {
-        if let Some((mut g, mut stdin)) = self.guardian.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some((mut g, mut stdin)) = self
+            .guardian
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = stdin.write_all(b"done\n");
             drop(stdin);
             let _ = g.wait();
         }
-        let container = self.container.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let container = self
+            .container
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if self.keep.load(Ordering::SeqCst) {
             // a failed test's database lives in it: leave the container running
             std::mem::forget(container);
@@ -264,15 +275,24 @@ mod tests {
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         assert_eq!(env.get("NO_TS_TUNE").map(String::as_str), Some("true"));
-        assert_eq!(env.get("TIMESCALEDB_TELEMETRY").map(String::as_str), Some("off"));
+        assert_eq!(
+            env.get("TIMESCALEDB_TELEMETRY").map(String::as_str),
+            Some("off")
+        );
         assert!(env.contains_key("POSTGRES_PASSWORD"));
         let mounts: Vec<_> = req.mounts().collect();
         assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].target(), Some(DATA_DIR));
-        assert!(matches!(mounts[0].mount_type(), testcontainers::core::MountType::Tmpfs));
+        assert!(matches!(
+            mounts[0].mount_type(),
+            testcontainers::core::MountType::Tmpfs
+        ));
         let cmd: Vec<String> = req.cmd().map(|c| c.into_owned()).collect();
         for (k, v) in SERVER_SETTINGS {
-            assert!(cmd.contains(&format!("{k}={v}")), "missing {k}={v} in {cmd:?}");
+            assert!(
+                cmd.contains(&format!("{k}={v}")),
+                "missing {k}={v} in {cmd:?}"
+            );
         }
         assert_eq!(cmd[0], "postgres");
     }
@@ -297,7 +317,10 @@ mod tests {
         std::env::set_var("DOCKER_HOST", "unix:///nonexistent/harness-no-docker.sock");
         let err = engine_reachable().await.unwrap_err().to_string();
         assert!(err.starts_with("Docker engine not reachable"), "{err}");
-        assert!(err.contains("HARNESS_BACKEND=native") && err.contains("HARNESS_DATABASE_URL"), "{err}");
+        assert!(
+            err.contains("HARNESS_BACKEND=native") && err.contains("HARNESS_DATABASE_URL"),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
     }
 }

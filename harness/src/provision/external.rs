@@ -31,7 +31,10 @@ impl ExternalServer {
         let shown = redact_url(url);
         let base = PgConnectOptions::from_str(url).map_err(|e| ProvisionError::Unreachable {
             url: shown.clone(),
-            detail: format!("not a valid PostgreSQL URL: {}", redact_error(&e.to_string(), url)),
+            detail: format!(
+                "not a valid PostgreSQL URL: {}",
+                redact_error(&e.to_string(), url)
+            ),
         })?;
         let mut conn = tokio::time::timeout(
             std::time::Duration::from_secs(10),
@@ -73,10 +76,11 @@ impl ExternalServer {
         .fetch_optional(&mut conn)
         .await
         .map_err(sql_err("read available extensions"))?;
-        let preload: String = sqlx::query_scalar("SELECT current_setting('shared_preload_libraries')")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(sql_err("read shared_preload_libraries"))?;
+        let preload: String =
+            sqlx::query_scalar("SELECT current_setting('shared_preload_libraries')")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(sql_err("read shared_preload_libraries"))?;
         let _ = conn.close().await;
         let timescaledb_version = match available {
             None => {
@@ -95,7 +99,10 @@ impl ExternalServer {
             }
             Some(v) => v,
         };
-        if !preload.split(',').any(|l| l.trim().starts_with("timescaledb")) {
+        if !preload
+            .split(',')
+            .any(|l| l.trim().starts_with("timescaledb"))
+        {
             return Err(ProvisionError::ExternalNoTimescale {
                 url: shown,
                 detail: format!("timescaledb is not in shared_preload_libraries ('{preload}')"),
@@ -166,14 +173,20 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("cannot connect to postgres://alice:***@127.0.0.1:1/db"), "{err}");
+        assert!(
+            err.starts_with("cannot connect to postgres://alice:***@127.0.0.1:1/db"),
+            "{err}"
+        );
         assert!(!err.contains("s3cret"), "{err}");
         assert!(!err.contains('\n'), "{err}");
     }
 
     #[tokio::test]
     async fn malformed_url_is_a_clear_error() {
-        let err = ExternalServer::attach("mysql://x:pw@h/db").await.unwrap_err().to_string();
+        let err = ExternalServer::attach("mysql://x:pw@h/db")
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot connect"), "{err}");
         assert!(!err.contains(":pw@"), "{err}");
     }

@@ -199,7 +199,10 @@ mod tests {
 
     #[test]
     fn backend_kind_parses_and_rejects() {
-        assert_eq!("NATIVE".parse::<BackendKind>().unwrap(), BackendKind::Native);
+        assert_eq!(
+            "NATIVE".parse::<BackendKind>().unwrap(),
+            BackendKind::Native
+        );
         assert_eq!("".parse::<BackendKind>().unwrap(), BackendKind::Auto);
         let err = "podman".parse::<BackendKind>().unwrap_err().to_string();
         assert!(err.contains("podman") && err.contains("auto, native, docker, external"));

@@ -138,7 +138,10 @@ impl Installation {
 
     /// Numeric server version (`15.18`), used to key the initdb cache.
     pub fn short_version(&self) -> &str {
-        self.pg_version.split_whitespace().nth(1).unwrap_or("unknown")
+        self.pg_version
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("unknown")
     }
 }
 
@@ -190,14 +193,15 @@ impl NativeConfig {
     pub fn from_env() -> Result<Self> {
         let install = Installation::discover()?;
         let (base, tmpfs) = base_dir();
-        let port = match std::env::var("HARNESS_PG_PORT") {
-            Ok(p) if !p.trim().is_empty() => Some(p.trim().parse::<u16>().map_err(|_| {
-                ProvisionError::PgBinariesMissing {
-                    detail: format!("HARNESS_PG_PORT={p} is not a port number"),
-                }
-            })?),
-            _ => None,
-        };
+        let port =
+            match std::env::var("HARNESS_PG_PORT") {
+                Ok(p) if !p.trim().is_empty() => Some(p.trim().parse::<u16>().map_err(|_| {
+                    ProvisionError::PgBinariesMissing {
+                        detail: format!("HARNESS_PG_PORT={p} is not a port number"),
+                    }
+                })?),
+                _ => None,
+            };
         let run_as = if is_root() {
             let user = std::env::var("HARNESS_PG_USER").unwrap_or_else(|_| "postgres".into());
             Some(lookup_user(&user).ok_or(ProvisionError::NoUnprivilegedUser { user })?)
@@ -482,7 +486,12 @@ impl NativeServer {
             }
         }
         // The guardian's work is done: tell it to exit without touching anything.
-        if let Some((mut g, mut stdin)) = self.guardian.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some((mut g, mut stdin)) = self
+            .guardian
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = stdin.write_all(b"done\n");
             drop(stdin);
             let _ = g.wait();
@@ -494,7 +503,12 @@ impl Drop for NativeServer {
     fn drop(&mut self) {
         if self.dir.join("keep").exists() {
             info!(dir = %self.dir.display(), "keeping server: a failed test's database lives here");
-            if let Some((mut g, mut stdin)) = self.guardian.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some((mut g, mut stdin)) = self
+                .guardian
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
                 let _ = stdin.write_all(b"done\n");
                 drop(stdin);
                 let _ = g.wait();
@@ -569,7 +583,8 @@ fn spawn_postgres(cfg: &NativeConfig, dir: &Path, port: u16) -> Result<Child> {
         cmd.uid(r.uid).gid(r.gid);
     }
     debug!(?cmd, "spawning postgres");
-    cmd.spawn().map_err(io("spawn postgres", &cfg.install.bindir))
+    cmd.spawn()
+        .map_err(io("spawn postgres", &cfg.install.bindir))
 }
 
 /// The guardian stops the server and removes its directory when our end of its stdin closes
@@ -617,7 +632,9 @@ fn send_signal(pid: i32, sig: i32) {
 
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence/permission.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// `<pid> <start time in clock ticks>`: the start time tells a live owner from a reused pid.
@@ -750,7 +767,13 @@ fn ensure_initdb_cache(cfg: &NativeConfig) -> Result<PathBuf> {
     let mut cmd = Command::new(cfg.install.bindir.join("initdb"));
     cmd.arg("-D")
         .arg(&data)
-        .args(["-U", SUPERUSER, "--auth=trust", "--no-sync", "--no-instructions"])
+        .args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--no-sync",
+            "--no-instructions",
+        ])
         .args(["--encoding=UTF8", "--locale=C"]);
     if let Some(r) = cfg.run_as {
         // std drops root's supplementary groups (setgroups(0)) before setuid

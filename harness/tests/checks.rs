@@ -1,0 +1,991 @@
+//! The twelve checks and the structural confirmations against real migrated databases
+//! (issue 4, "Every check proven able to fail"):
+//!
+//! * a clean world reports 0 on every check on every table set, and `n/a` (`None`, never
+//!   `Some(0)`) exactly where the invariants README documents it;
+//! * every entry of [`invariants::corruptions::CORRUPTIONS`] (at least one per sub-rule) is
+//!   reported by its check under its sub-rule, on every table set where the sub-rule applies:
+//!   one database per table set, each corruption applied in a transaction that is rolled back;
+//! * disabled / dropped triggers, a `*_v2` table re-created after the cutover and a FK to a
+//!   hypertable are reported by the structural confirmations;
+//! * a corruption committed before `STEP_8_FULL_VALIDATION` aborts it, naming check and count,
+//!   with the lock held.
+//!
+//! Every test gets its own database (`harness::db`); nothing needs an environment variable.
+//! `bulk_world_is_clean_and_timed` can be scaled up with `CHECKS_BULK_ACCOUNTS` /
+//! `CHECKS_BULK_HOURS` (50 x 1000 gives ~100k fills) to time the checks on a large world.
+
+use std::collections::BTreeSet;
+use std::fmt::Display;
+use std::time::Instant;
+
+use harness::{db, TestDb};
+use invariants::corruptions::{Corruption, CORRUPTIONS};
+use invariants::structure::{HypertableFk, Parity, Structure, TriggerStatus};
+use invariants::{
+    check_rules, confirm_structure, explain_check, load_catalog, run_check, run_checks,
+    run_checks_within, CheckOutcome, InvariantsError, TableSet, CHECK_NAMES,
+};
+use migrations::{
+    apply_phase_1b, lock_state, run_phase_1c, run_step, step_log, InvariantsGate, MigrationError,
+    RunOptions, StepName, StepStatus, ValidationGate, PHASE_1C,
+};
+use rstest::rstest;
+use sqlx::{Connection, PgConnection};
+
+// Fixtures and helpers ------------------------------------------------------------------------
+
+/// A hand-written Phase 1A world (two accounts, a HALTED drawdown and back, META components),
+/// every derived value computed in plain SQL independent of crate `generators`.
+const HAND_WORLD_SQL: &str = include_str!("../../invariants/tests/fixtures/world.sql");
+
+/// A bulk Phase 1A world for timing (`:accounts` accounts, `:hours` hours, ~2 fills per account
+/// and hour).
+const BULK_WORLD_SQL: &str = include_str!("../../invariants/tests/fixtures/bulk_world.sql");
+
+/// Sample size that keeps every violating row of the fixture worlds, so "the sub-rule was
+/// reported" never depends on where the sample is cut.
+const SAMPLE_ALL: usize = 1_000_000;
+
+/// The checks that are `n/a` as a whole before STEP_2 / STEP_6 (README "Whole-check n/a").
+const NA_CHECKS_BEFORE_HASHES: [&str; 2] = ["identity_bijection", "missing_hash"];
+
+/// Sub-rules of the other checks that are `n/a` before STEP_2 (README "Partial n/a"): hash
+/// columns, identity tables and the cluster exposure table do not exist yet.
+const NA_RULES_BEFORE_HASHES: [(&str, &[&str]); 3] = [
+    ("ledger_continuity", &["prev_hash_mismatch"]),
+    (
+        "cross_account_isolation",
+        &[
+            "order_risk_state_account_mismatch",
+            "risk_event_state_account_mismatch",
+            "cluster_exposure_state_missing",
+            "cluster_exposure_state_account_mismatch",
+        ],
+    ),
+    (
+        "cluster_cap",
+        &["cluster_exposure_mismatch", "cluster_cap_value_mismatch"],
+    ),
+];
+
+/// Unwrap with the context a failing test needs.
+fn ok<T, E: Display>(result: Result<T, E>, what: impl Display) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+async fn exec(conn: &mut PgConnection, sql: &str) {
+    ok(sqlx::raw_sql(sql).execute(conn).await, sql);
+}
+
+/// A connection to `db` with the generators' fixture world seeded into its Phase 1A tables.
+async fn seeded_fixture(db: &TestDb) -> PgConnection {
+    let mut conn = ok(db.connect().await, "connect");
+    ok(
+        generators::seed_world(&mut conn, &generators::fixture_world()).await,
+        "seeding the fixture world",
+    );
+    conn
+}
+
+/// A connection to `db` with the hand-written SQL world seeded.
+async fn seeded_hand_world(db: &TestDb) -> PgConnection {
+    let mut conn = ok(db.connect().await, "connect");
+    exec(&mut conn, &format!("BEGIN;\n{HAND_WORLD_SQL}\n;COMMIT;")).await;
+    conn
+}
+
+async fn phase_1b(conn: &mut PgConnection) {
+    ok(apply_phase_1b(conn).await, "Phase 1B");
+}
+
+/// Run Phase 1C steps one by one (`run_step`, default options) from STEP_0 through `last`.
+async fn steps_through(conn: &mut PgConnection, last: StepName) {
+    for step in StepName::ALL {
+        ok(run_step(conn, step, &RunOptions::default()).await, step);
+        if step == last {
+            return;
+        }
+    }
+}
+
+/// Phase 1C to the end with the real validation gate; it must complete.
+async fn phase_1c(conn: &mut PgConnection) {
+    let outcome = run_phase_1c(conn, &RunOptions::default())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "Phase 1C: {e}\nvalidation: {:#?}",
+                e.outcome().and_then(|o| o.validation.clone())
+            )
+        });
+    assert!(outcome.completed(), "{outcome:#?}");
+}
+
+/// The fixture world migrated to the end (lock released): a valid post-cutover database.
+async fn migrated_fixture(db: &TestDb) -> PgConnection {
+    let mut conn = seeded_fixture(db).await;
+    phase_1b(&mut conn).await;
+    phase_1c(&mut conn).await;
+    conn
+}
+
+async fn checks(conn: &mut PgConnection, set: TableSet) -> Vec<CheckOutcome> {
+    ok(
+        run_checks(conn, set, 10).await,
+        format!("run_checks on {set}"),
+    )
+}
+
+async fn structure(conn: &mut PgConnection) -> Structure {
+    ok(confirm_structure(conn).await, "confirm_structure")
+}
+
+/// One line per check: `name: count` or `name: n/a`, with the sampled rules of a violation.
+fn summary(outcomes: &[CheckOutcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| match o.violations {
+            Some(0) => format!("  {}: 0", o.check),
+            Some(n) => format!("  {}: {n} {:?}", o.check, o.sampled_rules()),
+            None => format!("  {}: n/a", o.check),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The failing checks as the STEP_8 gate names them (`name=count`, `name=n/a`).
+fn gate_failures(outcomes: &[CheckOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o.violations {
+            Some(0) => None,
+            Some(n) => Some(format!("{}={n}", o.check)),
+            None => Some(format!("{}=n/a", o.check)),
+        })
+        .collect()
+}
+
+/// The documented `n/a` of a table set: whole checks, and sub-rules of the other checks.
+#[derive(Debug, Clone, Copy)]
+enum Applicability {
+    /// Before STEP_2 (Phase 1A world; `*_v2` right after Phase 1B): no identity tables, no
+    /// hashes, no cluster exposure table.
+    BeforeIdentityAndHashes,
+    /// After STEP_6 and after the cutover: every sub-rule applies.
+    Everything,
+}
+
+impl Applicability {
+    fn na_checks(self) -> &'static [&'static str] {
+        match self {
+            Applicability::BeforeIdentityAndHashes => &NA_CHECKS_BEFORE_HASHES,
+            Applicability::Everything => &[],
+        }
+    }
+
+    /// Sub-rules of `check` that must be reported not applicable.
+    fn na_rules(self, check: &str) -> Vec<String> {
+        if self.na_checks().contains(&check) {
+            return check_rules(check).unwrap_or_default();
+        }
+        match self {
+            Applicability::BeforeIdentityAndHashes => NA_RULES_BEFORE_HASHES
+                .iter()
+                .find(|(c, _)| *c == check)
+                .map(|(_, rules)| rules.iter().map(|r| r.to_string()).collect())
+                .unwrap_or_default(),
+            Applicability::Everything => Vec::new(),
+        }
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// A clean database: the twelve checks in report order, each 0 or exactly the documented n/a
+/// (`None`, never `Some(0)`), with the documented partial n/a sub-rules and no others.
+fn assert_clean(outcomes: &[CheckOutcome], expected: Applicability, what: &str) {
+    let names: Vec<&str> = outcomes.iter().map(|o| o.check).collect();
+    assert_eq!(
+        names, CHECK_NAMES,
+        "{what}: the twelve checks, in report order"
+    );
+    for o in outcomes {
+        let declared = check_rules(o.check).unwrap_or_default();
+        let na = sorted(expected.na_rules(o.check));
+        let applicable = sorted(declared.into_iter().filter(|r| !na.contains(r)).collect());
+        if expected.na_checks().contains(&o.check) {
+            assert_eq!(
+                o.violations,
+                None,
+                "{what}: {} must be n/a\n{}",
+                o.check,
+                summary(outcomes)
+            );
+            assert!(
+                o.sample.is_empty() && o.rules_checked.is_empty(),
+                "{what}: {o:?}"
+            );
+        } else {
+            assert_eq!(
+                o.violations,
+                Some(0),
+                "{what}: {} must be 0\n{}",
+                o.check,
+                summary(outcomes)
+            );
+            assert_eq!(
+                sorted(o.rules_checked.clone()),
+                applicable,
+                "{what}: {} sub-rules checked",
+                o.check
+            );
+        }
+        assert_eq!(
+            sorted(o.rules_not_applicable.clone()),
+            na,
+            "{what}: {} sub-rules n/a",
+            o.check
+        );
+    }
+}
+
+// Clean worlds --------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum CleanWorld {
+    /// `generators::fixture_world()`, seeded through COPY.
+    GeneratorFixture,
+    /// `invariants/tests/fixtures/world.sql`.
+    HandWrittenSql,
+}
+
+/// A clean world is 0 / n/a on Phase 1A, on `*_v2` after Phase 1B and after STEP_6, and 0 on all
+/// twelve after the cutover, where the structure is confirmed and every check has a plan.
+#[rstest]
+#[case::generator_fixture(CleanWorld::GeneratorFixture)]
+#[case::hand_written_sql(CleanWorld::HandWrittenSql)]
+#[tokio::test]
+async fn clean_world_is_zero_or_documented_na_on_every_table_set(
+    #[future(awt)] db: TestDb,
+    #[case] world: CleanWorld,
+) {
+    let mut conn = match world {
+        CleanWorld::GeneratorFixture => seeded_fixture(&db).await,
+        CleanWorld::HandWrittenSql => seeded_hand_world(&db).await,
+    };
+    let t = Instant::now();
+    let outcomes = checks(&mut conn, TableSet::Phase1a).await;
+    eprintln!(
+        "{world:?}, Phase 1A ({:?}):\n{}",
+        t.elapsed(),
+        summary(&outcomes)
+    );
+    assert_clean(
+        &outcomes,
+        Applicability::BeforeIdentityAndHashes,
+        "Phase 1A",
+    );
+    let s = structure(&mut conn).await;
+    assert_eq!(s.fk_to_hypertable_count, 0);
+    assert!(
+        s.lock.is_none(),
+        "no migration_lock before Phase 1B: {:?}",
+        s.lock
+    );
+    assert!(
+        s.identity.iter().all(|i| i.parity == Parity::NotApplicable),
+        "{:?}",
+        s.identity
+    );
+
+    phase_1b(&mut conn).await;
+    let outcomes = checks(&mut conn, TableSet::V2BeforeCutover).await;
+    eprintln!("{world:?}, *_v2 after Phase 1B:\n{}", summary(&outcomes));
+    assert_clean(
+        &outcomes,
+        Applicability::BeforeIdentityAndHashes,
+        "*_v2 after Phase 1B",
+    );
+
+    steps_through(&mut conn, StepName::Step6M9HashAdditions).await;
+    let outcomes = checks(&mut conn, TableSet::V2BeforeCutover).await;
+    eprintln!("{world:?}, *_v2 after STEP_6:\n{}", summary(&outcomes));
+    assert_clean(&outcomes, Applicability::Everything, "*_v2 after STEP_6");
+    // The Phase 1A tables stay valid under dual write; they never get hashes.
+    let outcomes = checks(&mut conn, TableSet::Phase1a).await;
+    for o in &outcomes {
+        let expected = if o.check == "missing_hash" {
+            None
+        } else {
+            Some(0)
+        };
+        assert_eq!(
+            o.violations,
+            expected,
+            "Phase 1A tables during the lock: {}\n{}",
+            o.check,
+            summary(&outcomes)
+        );
+    }
+
+    phase_1c(&mut conn).await;
+    let t = Instant::now();
+    let outcomes = checks(&mut conn, TableSet::CanonicalAfterCutover).await;
+    eprintln!(
+        "{world:?}, after cutover ({:?}):\n{}",
+        t.elapsed(),
+        summary(&outcomes)
+    );
+    assert_clean(&outcomes, Applicability::Everything, "after cutover");
+    // the *_v2 names are gone: the pre-cutover set cannot be checked any more
+    let err = run_checks(&mut conn, TableSet::V2BeforeCutover, 10).await;
+    assert!(
+        matches!(&err, Err(InvariantsError::TableSetMissing { missing, .. }) if missing.len() == 10),
+        "{err:?}"
+    );
+
+    let s = structure(&mut conn).await;
+    assert!(s.cutover.complete, "{:?}", s.cutover);
+    assert_eq!(s.cutover.archives_present.len(), 10);
+    assert!(s.triggers_ok, "{:?}", s.triggers);
+    assert_eq!(s.triggers.len(), 13);
+    assert_eq!(s.fk_to_hypertable_count, 0, "{:?}", s.fk_to_hypertable);
+    assert!(
+        s.identity.iter().all(|i| i.parity == Parity::Pass),
+        "{:?}",
+        s.identity
+    );
+    let lock = s
+        .lock
+        .unwrap_or_else(|| panic!("no lock row after the migration"));
+    assert!(!lock.locked && lock.unlocked_at_utc.is_some(), "{lock:?}");
+
+    for name in CHECK_NAMES {
+        let plan = ok(
+            explain_check(&mut conn, name, TableSet::CanonicalAfterCutover, false).await,
+            format!("explain {name}"),
+        );
+        assert!(plan.contains("Scan"), "{name}: {plan}");
+    }
+    assert!(!conn.is_in_transaction());
+}
+
+/// An empty Phase 1A database is clean; a missing table set is an error, not zeros;
+/// `run_checks` owns its READ ONLY transaction while `run_checks_within` joins the caller's.
+#[rstest]
+#[tokio::test]
+async fn empty_database_missing_table_set_and_transaction_ownership(#[future(awt)] db: TestDb) {
+    let mut conn = ok(db.connect().await, "connect");
+    let outcomes = checks(&mut conn, TableSet::Phase1a).await;
+    assert_clean(
+        &outcomes,
+        Applicability::BeforeIdentityAndHashes,
+        "empty Phase 1A",
+    );
+
+    let err = run_checks(&mut conn, TableSet::V2BeforeCutover, 10).await;
+    assert!(
+        matches!(&err, Err(InvariantsError::TableSetMissing { missing, .. }) if missing.len() == 10),
+        "{err:?}"
+    );
+    assert!(!conn.is_in_transaction());
+
+    let mut tx = ok(conn.begin().await, "BEGIN");
+    let err = run_checks(&mut tx, TableSet::Phase1a, 10).await;
+    assert!(
+        matches!(err, Err(InvariantsError::Session { .. })),
+        "{err:?}"
+    );
+    let err = run_check(&mut tx, "fee_formula", TableSet::Phase1a, 10).await;
+    assert!(
+        matches!(err, Err(InvariantsError::Session { .. })),
+        "{err:?}"
+    );
+    let err = confirm_structure(&mut tx).await;
+    assert!(
+        matches!(err, Err(InvariantsError::Structure { .. })),
+        "{err:?}"
+    );
+    let outcomes = ok(
+        run_checks_within(&mut tx, TableSet::Phase1a, 10).await,
+        "within",
+    );
+    assert_clean(
+        &outcomes,
+        Applicability::BeforeIdentityAndHashes,
+        "inside a caller's transaction",
+    );
+    ok(tx.rollback().await, "ROLLBACK");
+    let err = run_check(&mut conn, "no_such_check", TableSet::Phase1a, 10).await;
+    assert!(
+        matches!(err, Err(InvariantsError::UnknownCheck { .. })),
+        "{err:?}"
+    );
+}
+
+// Every corruption ----------------------------------------------------------------------------
+
+/// Where a corruption sweep runs: which database state, and which table set it checks.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// The fixture world seeded: Phase 1A canonical tables.
+    Phase1a,
+    /// Phase 1B applied: `*_v2` before any Phase 1C step.
+    V2AfterPhase1b,
+    /// Phase 1C through STEP_6 (M9 hashes): `*_v2` just before the cutover.
+    V2AfterStep6,
+    /// The whole migration: canonical tables after the cutover.
+    AfterCutover,
+}
+
+impl Stage {
+    fn set(self) -> TableSet {
+        match self {
+            Stage::Phase1a => TableSet::Phase1a,
+            Stage::V2AfterPhase1b | Stage::V2AfterStep6 => TableSet::V2BeforeCutover,
+            Stage::AfterCutover => TableSet::CanonicalAfterCutover,
+        }
+    }
+
+    fn applicability(self) -> Applicability {
+        match self {
+            Stage::Phase1a | Stage::V2AfterPhase1b => Applicability::BeforeIdentityAndHashes,
+            Stage::V2AfterStep6 | Stage::AfterCutover => Applicability::Everything,
+        }
+    }
+
+    async fn prepare(self, db: &TestDb) -> PgConnection {
+        let mut conn = seeded_fixture(db).await;
+        match self {
+            Stage::Phase1a => {}
+            Stage::V2AfterPhase1b => phase_1b(&mut conn).await,
+            Stage::V2AfterStep6 => {
+                phase_1b(&mut conn).await;
+                steps_through(&mut conn, StepName::Step6M9HashAdditions).await;
+            }
+            Stage::AfterCutover => {
+                phase_1b(&mut conn).await;
+                phase_1c(&mut conn).await;
+            }
+        }
+        conn
+    }
+}
+
+/// Corruptions whose precondition the generators' fixture world does not meet, per stage.
+/// Empty: the fixture world has every shape a corruption needs.
+const EXPECTED_PRECONDITION_SKIPS: [&str; 0] = [];
+
+/// What one sweep did.
+#[derive(Debug, Default)]
+struct Sweep {
+    /// `check/rule` of every corruption applied and checked.
+    ran: Vec<String>,
+    /// `check/rule` whose sub-rule cannot apply to this table set (`Corruption::applies`).
+    not_applicable: Vec<String>,
+    /// `check/rule` whose precondition is false on this world.
+    precondition_false: Vec<String>,
+    /// One line per miss, saying what was expected and what the check reported.
+    failures: Vec<String>,
+}
+
+fn label(c: &Corruption) -> String {
+    format!("{}/{}", c.check, c.rule)
+}
+
+/// Apply `c` inside a transaction on `conn`, run the twelve checks in it, roll back.
+/// Returns the miss, if the check did not report the sub-rule.
+async fn apply_and_check(conn: &mut PgConnection, c: &Corruption, set: TableSet) -> Option<String> {
+    let head = format!("{set}: {} ({})", label(c), c.what);
+    let script = match c.sql_for(set) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("{head}: corruption does not render: {e}")),
+    };
+    let mut tx = ok(conn.begin().await, "BEGIN");
+    let miss = match sqlx::raw_sql(&script).execute(&mut *tx).await {
+        Err(e) => Some(format!("{head}: corruption SQL failed: {e}")),
+        Ok(_) => match run_checks_within(&mut tx, set, SAMPLE_ALL).await {
+            Err(e) => Some(format!(
+                "{head}: checks failed to run on the corrupted database: {e}"
+            )),
+            Ok(outcomes) => {
+                let target = outcomes.iter().find(|o| o.check == c.check);
+                match target {
+                    None => Some(format!("{head}: no outcome for {}", c.check)),
+                    Some(o)
+                        if o.violations.unwrap_or(0) >= 1 && o.sampled_rule_count(c.rule) >= 1 =>
+                    {
+                        None
+                    }
+                    Some(o) => Some(format!(
+                        "{head}: not reported; {} = {} with sub-rules {:?}; other checks:\n{}",
+                        c.check,
+                        o.violations.map_or("n/a".to_string(), |n| n.to_string()),
+                        o.sampled_rules(),
+                        summary(&outcomes)
+                    )),
+                }
+            }
+        },
+    };
+    ok(tx.rollback().await, "ROLLBACK of the corruption");
+    miss
+}
+
+async fn sweep(conn: &mut PgConnection, set: TableSet) -> Sweep {
+    let catalog = ok(load_catalog(conn).await, "load_catalog");
+    let mut out = Sweep::default();
+    for c in CORRUPTIONS {
+        if !ok(c.applies(set, &catalog), label(c)) {
+            out.not_applicable.push(label(c));
+            continue;
+        }
+        let pre = ok(c.precondition_for(set), label(c));
+        if let Some(pre) = pre {
+            let met: Option<bool> = ok(
+                sqlx::query_scalar(&pre).fetch_one(&mut *conn).await,
+                format!("precondition of {}", label(c)),
+            );
+            if met != Some(true) {
+                out.precondition_false.push(label(c));
+                continue;
+            }
+        }
+        out.ran.push(label(c));
+        if let Some(miss) = apply_and_check(conn, c, set).await {
+            out.failures.push(miss);
+        }
+    }
+    out
+}
+
+/// Every corruption is reported by its check under its sub-rule, on every table set where the
+/// sub-rule applies; the database reports 0 before and (rolled back) after; the sub-rules that
+/// cannot apply are exactly the documented ones.
+#[rstest]
+#[case::phase_1a(Stage::Phase1a)]
+#[case::v2_after_phase_1b(Stage::V2AfterPhase1b)]
+#[case::v2_after_step_6(Stage::V2AfterStep6)]
+#[case::after_cutover(Stage::AfterCutover)]
+#[tokio::test]
+async fn every_corruption_is_reported_under_its_sub_rule(
+    #[future(awt)] db: TestDb,
+    #[case] stage: Stage,
+) {
+    let set = stage.set();
+    let mut conn = stage.prepare(&db).await;
+    assert_clean(
+        &checks(&mut conn, set).await,
+        stage.applicability(),
+        "before the corruptions",
+    );
+
+    let t = Instant::now();
+    let result = sweep(&mut conn, set).await;
+    let elapsed = t.elapsed();
+    eprintln!(
+        "{stage:?}: {} corruptions ran, {} reported, {} missed, {} n/a, {} precondition false, in {elapsed:?}",
+        result.ran.len(),
+        result.ran.len() - result.failures.len(),
+        result.failures.len(),
+        result.not_applicable.len(),
+        result.precondition_false.len()
+    );
+    assert!(
+        result.failures.is_empty(),
+        "{stage:?}: {} of {} corruptions not reported:\n{}",
+        result.failures.len(),
+        result.ran.len(),
+        result.failures.join("\n")
+    );
+    assert_eq!(
+        result.precondition_false, EXPECTED_PRECONDITION_SKIPS,
+        "{stage:?}: preconditions the fixture world does not meet"
+    );
+
+    // n/a corruptions are exactly those of the documented n/a sub-rules
+    let expected_na: BTreeSet<String> = CORRUPTIONS
+        .iter()
+        .filter(|c| {
+            stage
+                .applicability()
+                .na_rules(c.check)
+                .iter()
+                .any(|r| r == c.rule)
+        })
+        .map(label)
+        .collect();
+    let na: BTreeSet<String> = result.not_applicable.iter().cloned().collect();
+    assert_eq!(
+        na, expected_na,
+        "{stage:?}: corruptions whose sub-rule is n/a"
+    );
+    assert_eq!(
+        result.ran.len() + result.not_applicable.len() + result.precondition_false.len(),
+        CORRUPTIONS.len()
+    );
+
+    // every rollback really rolled back
+    assert_clean(
+        &checks(&mut conn, set).await,
+        stage.applicability(),
+        "after the corruptions",
+    );
+}
+
+// Structural confirmations --------------------------------------------------------------------
+
+fn broken_triggers(s: &Structure) -> Vec<(&str, bool, Option<&str>)> {
+    s.triggers
+        .iter()
+        .filter(|t| !(t.present && t.enabled))
+        .map(|t: &TriggerStatus| (t.trigger.as_str(), t.present, t.tgenabled.as_deref()))
+        .collect()
+}
+
+/// A disabled, a dropped and a replica-only trigger are each reported as not present/enabled.
+#[rstest]
+#[tokio::test]
+async fn disabled_dropped_and_replica_only_triggers_are_reported(#[future(awt)] db: TestDb) {
+    let mut conn = migrated_fixture(&db).await;
+    let s = structure(&mut conn).await;
+    assert!(
+        s.triggers_ok && broken_triggers(&s).is_empty(),
+        "{:?}",
+        s.triggers
+    );
+
+    exec(
+        &mut conn,
+        "ALTER TABLE order_fill DISABLE TRIGGER trg_order_fill_append_only",
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert!(!s.triggers_ok);
+    assert_eq!(
+        broken_triggers(&s),
+        [("trg_order_fill_append_only", true, Some("D"))]
+    );
+
+    exec(
+        &mut conn,
+        "DROP TRIGGER ctrg_cluster_exposure_parent_risk_hash ON cluster_exposure_hourly_state",
+    )
+    .await;
+    exec(
+        &mut conn,
+        "ALTER TABLE risk_event ENABLE REPLICA TRIGGER trg_risk_event_append_only",
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert!(!s.triggers_ok);
+    assert_eq!(
+        broken_triggers(&s),
+        [
+            ("trg_order_fill_append_only", true, Some("D")),
+            ("trg_risk_event_append_only", true, Some("R")),
+            ("ctrg_cluster_exposure_parent_risk_hash", false, None),
+        ]
+    );
+
+    // re-enabled, it counts again
+    exec(
+        &mut conn,
+        "ALTER TABLE order_fill ENABLE TRIGGER trg_order_fill_append_only",
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert_eq!(broken_triggers(&s).len(), 2, "{:?}", s.triggers);
+}
+
+/// A `*_v2` table re-created after the cutover shows in `v2_remaining` and the cutover is no
+/// longer complete; the archives are still all there.
+#[rstest]
+#[tokio::test]
+async fn v2_table_recreated_after_cutover_is_reported(#[future(awt)] db: TestDb) {
+    let mut conn = migrated_fixture(&db).await;
+    assert!(structure(&mut conn).await.cutover.complete);
+    exec(
+        &mut conn,
+        "CREATE TABLE order_fill_v2 (LIKE order_fill INCLUDING ALL)",
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert_eq!(s.cutover.v2_remaining, ["order_fill_v2"]);
+    assert!(!s.cutover.complete);
+    assert_eq!(s.cutover.archives_present.len(), 10);
+    assert!(s.cutover.archives_missing.is_empty());
+
+    exec(
+        &mut conn,
+        "ALTER TABLE cash_ledger_phase1a_archive RENAME TO cash_ledger_old",
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert_eq!(s.cutover.archives_missing, ["cash_ledger_phase1a_archive"]);
+    assert_eq!(s.cutover.archives_present.len(), 9);
+}
+
+/// A FK to a hypertable, then one to a hypertable's chunk: both listed by FK legality and
+/// counted by `no_hypertable_fk` under their sub-rules.
+#[rstest]
+#[tokio::test]
+async fn fk_to_a_hypertable_or_its_chunk_is_reported(#[future(awt)] db: TestDb) {
+    let mut conn = migrated_fixture(&db).await;
+    exec(
+        &mut conn,
+        "ALTER TABLE order_request ADD CONSTRAINT t_fk_risk_state FOREIGN KEY (account_id, risk_hour_ts)
+           REFERENCES risk_hourly_state (account_id, hour_ts) NOT VALID",
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert_eq!(
+        s.fk_to_hypertable,
+        [HypertableFk {
+            constraint: "t_fk_risk_state".into(),
+            table: "order_request".into(),
+            references: "risk_hourly_state".into(),
+        }]
+    );
+    assert_eq!(s.fk_to_hypertable_count, 1);
+    let o = ok(
+        run_check(
+            &mut conn,
+            "no_hypertable_fk",
+            TableSet::CanonicalAfterCutover,
+            10,
+        )
+        .await,
+        "no_hypertable_fk",
+    );
+    assert_eq!(o.violations, Some(1), "{o:?}");
+    assert_eq!(o.sampled_rules(), ["fk_to_hypertable"]);
+
+    let chunk: String = ok(
+        sqlx::query_scalar(
+            "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks
+              WHERE hypertable_name = 'portfolio_hourly_state' ORDER BY range_start LIMIT 1",
+        )
+        .fetch_one(&mut conn)
+        .await,
+        "a chunk",
+    );
+    exec(
+        &mut conn,
+        &format!(
+            "ALTER TABLE risk_event ADD CONSTRAINT t_fk_chunk FOREIGN KEY (account_id, hour_ts)
+               REFERENCES {chunk} (account_id, hour_ts) NOT VALID"
+        ),
+    )
+    .await;
+    let s = structure(&mut conn).await;
+    assert_eq!(s.fk_to_hypertable_count, 2, "{:?}", s.fk_to_hypertable);
+    let chunk_fk = s
+        .fk_to_hypertable
+        .iter()
+        .find(|f| f.constraint == "t_fk_chunk");
+    assert_eq!(
+        chunk_fk.map(|f| f.references.as_str()),
+        Some(chunk.as_str()),
+        "{:?}",
+        s.fk_to_hypertable
+    );
+    let o = ok(
+        run_check(
+            &mut conn,
+            "no_hypertable_fk",
+            TableSet::CanonicalAfterCutover,
+            10,
+        )
+        .await,
+        "no_hypertable_fk",
+    );
+    assert_eq!(o.violations, Some(2), "{o:?}");
+    assert_eq!(o.sampled_rules(), ["fk_to_chunk", "fk_to_hypertable"]);
+}
+
+// The STEP_8 gate -----------------------------------------------------------------------------
+
+fn corruption(check: &str, rule: &str) -> &'static Corruption {
+    CORRUPTIONS
+        .iter()
+        .find(|c| c.check == check && c.rule == rule)
+        .unwrap_or_else(|| panic!("no corruption {check}/{rule}"))
+}
+
+/// A corruption committed after STEP_7B (as a bad backfill would) makes the resumed run's
+/// STEP_8 fail with every failing check and its count, the lock held and STEP_9 not run.
+#[rstest]
+#[case::one_check("walk_forward_contamination", "prediction_in_training_window")]
+#[case::several_checks("fee_formula", "fee_mismatch")]
+#[tokio::test]
+async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
+    #[future(awt)] db: TestDb,
+    #[case] check: &str,
+    #[case] rule: &str,
+) {
+    let mut conn = seeded_fixture(&db).await;
+    phase_1b(&mut conn).await;
+    steps_through(&mut conn, StepName::Step7bPostCutoverFinalize).await;
+    assert_clean(
+        &checks(&mut conn, TableSet::CanonicalAfterCutover).await,
+        Applicability::Everything,
+        "before STEP_8",
+    );
+
+    let c = corruption(check, rule);
+    exec(
+        &mut conn,
+        &ok(c.sql_for(TableSet::CanonicalAfterCutover), label(c)),
+    )
+    .await;
+    let expected = gate_failures(&checks(&mut conn, TableSet::CanonicalAfterCutover).await);
+    assert!(
+        expected.iter().any(|f| f.starts_with(&format!("{check}="))),
+        "{check} must fail: {expected:?}"
+    );
+
+    let err = match run_phase_1c(&mut conn, &RunOptions::default()).await {
+        Ok(o) => panic!(
+            "STEP_8 must fail on {check}/{rule}; the run completed: {:#?}",
+            o.steps
+        ),
+        Err(e) => e,
+    };
+    let MigrationError::StepFailed {
+        step,
+        status,
+        message,
+        outcome,
+    } = &err
+    else {
+        panic!("expected a step failure, got {err}");
+    };
+    assert_eq!(*step, StepName::Step8FullValidation);
+    assert_eq!(*status, StepStatus::Failed);
+    assert_eq!(
+        *message,
+        format!(
+            "validation failed ({}): {}",
+            InvariantsGate::default().name(),
+            expected.join(", ")
+        )
+    );
+    let gate = outcome.validation.clone().unwrap_or_default();
+    let target = gate.iter().find(|o| o.check == check);
+    assert!(
+        target.is_some_and(|o| o.violations.unwrap_or(0) >= 1 && o.sampled_rule_count(rule) >= 1),
+        "{gate:#?}"
+    );
+    let steps: Vec<(StepName, StepStatus)> =
+        outcome.steps.iter().map(|s| (s.step, s.status)).collect();
+    let mut want = vec![(StepName::Step0VerifyLock, StepStatus::Success)];
+    want.extend(
+        StepName::ALL[1..9]
+            .iter()
+            .map(|s| (*s, StepStatus::SkippedAlreadyDone)),
+    );
+    want.push((StepName::Step8FullValidation, StepStatus::Failed));
+    assert_eq!(steps, want);
+
+    let lock =
+        ok(lock_state(&mut conn).await, "lock_state").unwrap_or_else(|| panic!("no lock row"));
+    assert!(lock.locked && lock.unlocked_at_utc.is_none(), "{lock:?}");
+    let log = ok(step_log(&mut conn).await, "step_log");
+    let last = log
+        .iter()
+        .rev()
+        .find(|r| r.phase == PHASE_1C)
+        .unwrap_or_else(|| panic!("empty step log"));
+    assert_eq!(
+        (last.step_name.as_str(), last.status.as_str()),
+        ("STEP_8_FULL_VALIDATION", "FAILED")
+    );
+    assert_eq!(last.error_text.as_deref(), Some(message.as_str()));
+    assert!(
+        !log.iter().any(|r| r.step_name == "STEP_9_UNLOCK"),
+        "STEP_9 must not run"
+    );
+}
+
+// Timing on a bulk world ----------------------------------------------------------------------
+
+fn env_size(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The bulk SQL world is clean on Phase 1A and after the whole migration; prints each set's
+/// check times. Small by default; `CHECKS_BULK_ACCOUNTS=50 CHECKS_BULK_HOURS=1000` gives ~100k
+/// fills.
+#[rstest]
+#[tokio::test]
+async fn bulk_world_is_clean_and_timed(#[future(awt)] db: TestDb) {
+    let (accounts, hours) = (
+        env_size("CHECKS_BULK_ACCOUNTS", 4),
+        env_size("CHECKS_BULK_HOURS", 48),
+    );
+    let mut conn = ok(db.connect().await, "connect");
+    let sql = BULK_WORLD_SQL
+        .replace(":accounts", &accounts.to_string())
+        .replace(":hours", &hours.to_string());
+    let t = Instant::now();
+    exec(&mut conn, &format!("BEGIN;\n{sql}\n;COMMIT;")).await;
+    let fills: i64 = ok(
+        sqlx::query_scalar("SELECT count(*) FROM order_fill")
+            .fetch_one(&mut conn)
+            .await,
+        "count",
+    );
+    assert!(fills > 0, "the bulk world has fills");
+    eprintln!(
+        "bulk world: {accounts} accounts x {hours} hours = {fills} fills, seeded in {:?}",
+        t.elapsed()
+    );
+
+    let t = Instant::now();
+    let outcomes = checks(&mut conn, TableSet::Phase1a).await;
+    eprintln!(
+        "bulk Phase 1A: twelve checks in {:?}\n{}",
+        t.elapsed(),
+        timings(&outcomes)
+    );
+    assert_clean(
+        &outcomes,
+        Applicability::BeforeIdentityAndHashes,
+        "bulk Phase 1A",
+    );
+
+    phase_1b(&mut conn).await;
+    phase_1c(&mut conn).await;
+    exec(&mut conn, "ANALYZE").await;
+    let t = Instant::now();
+    let outcomes = checks(&mut conn, TableSet::CanonicalAfterCutover).await;
+    eprintln!(
+        "bulk after cutover: twelve checks in {:?}\n{}",
+        t.elapsed(),
+        timings(&outcomes)
+    );
+    assert_clean(&outcomes, Applicability::Everything, "bulk after cutover");
+}
+
+fn timings(outcomes: &[CheckOutcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "  {}: {:?} in {} ms",
+                o.check,
+                o.violations,
+                o.elapsed_us / 1000
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
