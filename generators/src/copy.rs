@@ -140,7 +140,7 @@ impl<T: CopyRow> CopyTable for Vec<T> {
 impl World {
     /// Every table in dependency (seeding) order: reference tables, hypertables, then the
     /// event tables so that each foreign key's target is written first.
-    pub fn tables(&self) -> [&dyn CopyTable; 20] {
+    pub fn tables(&self) -> [&(dyn CopyTable + Sync); 20] {
         [
             &self.account,
             &self.fee_schedule,

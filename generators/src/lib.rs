@@ -1,6 +1,8 @@
 //! Deterministic worlds for the migration harness: the reference model of CONTRACT section 2
 //! (`sim`), the hand-scripted fixture world (`fixture`), seeded random worlds (`generate`),
-//! canonical hashing shared with SQL (`hash`), and seeding through COPY (`seed`).
+//! canonical hashing shared with SQL (`hash`), seeding through COPY (`seed`), hourly states
+//! replayed from event rows alone (`states`), proptest strategies of shrinking worlds
+//! (`strategy`), and replay files of a world's whole input (`replay`).
 //!
 //! One `u64` seed and one script determine every row: prices, features and scores come from
 //! separate ChaCha8 streams of the seed, and the simulator never uses floats, clocks or
@@ -13,16 +15,22 @@ pub mod generate;
 pub mod hash;
 pub mod market;
 pub mod model;
+pub mod replay;
 pub mod seed;
 pub mod shape;
 pub mod sim;
+pub mod states;
+pub mod strategy;
 
 pub use fixture::{fixture, fixture_world, FIXTURE_SEED};
-pub use generate::{generate, generate_world, parse_seed, Generated, WorldParams};
+pub use generate::{generate, generate_world, parse_seed, Generated, Swarm, WorldParams};
 pub use model::World;
 pub use seed::{seed_world, seed_world_with, SeedError, SeedOptions, SeedStats, TableStats};
 pub use shape::{Action, Script, Shape};
+pub use replay::{ReplayError, ReplayFile};
 pub use sim::{simulate, SimError, SimReport, Simulation};
+pub use states::{replay_hourly_states, HourlyStates};
+pub use strategy::{world_cases, Limits, WorldCase};
 
 #[cfg(test)]
 mod determinism_tests {

@@ -8,9 +8,10 @@
 //! scheduler, a stray psql) makes `CREATE DATABASE ... TEMPLATE` fail.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tracing::info;
@@ -18,13 +19,37 @@ use tracing::info;
 use crate::error::{ProvisionError, Result};
 use crate::provision::{quote_ident, Server};
 
+/// Rust code that fills a template after its scripts (seeding a world, running a migration).
+///
+/// Its future need not be `Send`: sqlx futures over `&mut PgConnection` often are not provably
+/// so (rust-lang/rust#102211), and template builds are awaited in place, never spawned.
+pub type TemplateBuilder = Arc<
+    dyn for<'c> Fn(&'c mut PgConnection) -> LocalBoxFuture<'c, std::result::Result<(), String>>
+        + Send
+        + Sync,
+>;
+
 /// What goes into a template database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TemplateSpec {
-    /// Extra naming input (e.g. a generator version) beside the scripts themselves.
+    /// Extra naming input beside the scripts themselves. With a [`TemplateBuilder`] it must
+    /// name everything the builder writes (e.g. world fingerprint + migration SQL hash), since
+    /// code cannot be hashed.
     pub key: String,
     /// SQL scripts run in order on the fresh database, each with a name for error messages.
     pub scripts: Vec<(String, String)>,
+    /// Runs after the scripts.
+    pub builder: Option<TemplateBuilder>,
+}
+
+impl std::fmt::Debug for TemplateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateSpec")
+            .field("key", &self.key)
+            .field("scripts", &self.scripts.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("builder", &self.builder.is_some())
+            .finish()
+    }
 }
 
 impl TemplateSpec {
@@ -36,6 +61,7 @@ impl TemplateSpec {
                 "create extension".into(),
                 "CREATE EXTENSION IF NOT EXISTS timescaledb".into(),
             )],
+            builder: None,
         }
     }
 
@@ -46,6 +72,14 @@ impl TemplateSpec {
         for (name, sql) in migrations::phase_1a_scripts() {
             spec.scripts.push((name.to_string(), sql.to_string()));
         }
+        spec
+    }
+
+    /// The Phase 1A template extended by `builder`; `key` names what the builder writes.
+    pub fn phase_1a_with(key: impl Into<String>, builder: TemplateBuilder) -> Self {
+        let mut spec = Self::phase_1a();
+        spec.key = format!("phase_1a+{}", key.into());
+        spec.builder = Some(builder);
         spec
     }
 
@@ -172,6 +206,9 @@ async fn build_locked(
             sqlx::Executor::execute(&mut conn, sql.as_str())
                 .await
                 .map_err(|e| tmpl_err(format!("script {script}: {e}")))?;
+        }
+        if let Some(builder) = &spec.builder {
+            builder(&mut conn).await.map_err(|e| tmpl_err(format!("builder: {e}")))?;
         }
         let _ = conn.close().await;
     }

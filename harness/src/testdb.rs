@@ -55,33 +55,25 @@ impl TestDb {
     }
 
     /// A database on a given server (benchmarks and doctor use their own servers).
-    // The boxed `Send` future spares callers rustc's "Executor is not general enough" error
-    // (rust-lang/rust#102211) when they `tokio::spawn` a test database's creation.
-    pub fn on_server(
-        server: Arc<dyn Server>,
-        spec: &TemplateSpec,
-    ) -> futures::future::BoxFuture<'static, Result<Self>> {
-        let spec = spec.clone();
-        Box::pin(async move {
-            let tmpl = template::ensure_template(server.as_ref(), &spec).await?;
-            let name = format!(
-                "{}{}",
-                server.db_prefix(),
-                DB_SEQ.fetch_add(1, Ordering::Relaxed)
-            );
-            let mut admin = template::admin_connection(server.as_ref()).await?;
-            template::clone_database(&mut admin, &tmpl, &name).await?;
-            let _ = admin.close().await;
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .min_connections(0)
-                .connect_lazy_with(server.connect_options(&name).disable_statement_logging());
-            Ok(Self {
-                server,
-                name,
-                pool,
-                kept: Default::default(),
-            })
+    pub async fn on_server(server: Arc<dyn Server>, spec: &TemplateSpec) -> Result<Self> {
+        let tmpl = template::ensure_template(server.as_ref(), spec).await?;
+        let name = format!(
+            "{}{}",
+            server.db_prefix(),
+            DB_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = template::admin_connection(server.as_ref()).await?;
+        template::clone_database(&mut admin, &tmpl, &name).await?;
+        let _ = admin.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .min_connections(0)
+            .connect_lazy_with(server.connect_options(&name).disable_statement_logging());
+        Ok(Self {
+            server,
+            name,
+            pool,
+            kept: Default::default(),
         })
     }
 

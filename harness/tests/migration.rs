@@ -28,15 +28,6 @@ async fn seeded(db: &TestDb, world: &World) -> PgConnection {
     conn
 }
 
-/// The fixture world seeded and Phase 1B applied: the database Phase 1C starts from.
-async fn fixture_after_1b(db: &TestDb) -> PgConnection {
-    let mut conn = seeded(db, &generators::fixture_world()).await;
-    apply_phase_1b(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("phase 1b: {e}"));
-    conn
-}
-
 /// A small generated world (2 accounts, 12 hours) for tests about the runner's rules, where
 /// the fixture's week of rows would only cost time.
 fn small_world() -> World {
@@ -49,9 +40,9 @@ fn small_world() -> World {
     generators::generate_world(11, &params)
 }
 
-/// The small world seeded and Phase 1B applied.
-async fn small_after_1b(db: &TestDb) -> PgConnection {
-    let mut conn = seeded(db, &small_world()).await;
+/// `world` seeded and Phase 1B applied: the database Phase 1C starts from.
+async fn after_1b(db: &TestDb, world: &World) -> PgConnection {
+    let mut conn = seeded(db, world).await;
     apply_phase_1b(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("phase 1b: {e}"));
@@ -251,7 +242,7 @@ async fn fixture_world_migrates_step_by_step_and_releases_the_lock(#[future(awt)
     assert_clean_run(&outcome);
     assert_migrated(&mut conn, &before).await;
 
-    // The step log: Phase 1B's four scripts, then this run's eleven steps, each with a
+    // The step log: one row per Phase 1B script, then this run's eleven steps, each with a
     // start and an end in order, SUCCESS, notes, no error.
     let log = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
     let (p1b, p1c): (Vec<_>, Vec<_>) = log.iter().partition(|r| r.phase == "PHASE_1B");
@@ -343,7 +334,7 @@ async fn hand_made_world_migrates_and_passes_the_sql_test_scripts(#[future(awt)]
 #[rstest]
 #[tokio::test]
 async fn rerun_after_success_is_a_noop_that_says_so_and_writes_nothing(#[future(awt)] db: TestDb) {
-    let mut conn = small_after_1b(&db).await;
+    let mut conn = after_1b(&db, &small_world()).await;
     run_ok(&mut conn, &static_gate()).await;
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
     let data_before = snapshot(&mut conn).await;
@@ -417,7 +408,7 @@ async fn revision_a_artifacts(conn: &mut PgConnection) -> (i64, i64, i64, i64) {
 #[rstest]
 #[tokio::test]
 async fn revision_a_m6_leftovers_are_normalized_and_the_run_succeeds(#[future(awt)] db: TestDb) {
-    let mut conn = fixture_after_1b(&db).await;
+    let mut conn = after_1b(&db, &generators::fixture_world()).await;
     let before = event_counts(&mut conn, "").await;
     apply_revision_a_m6_partial(&mut conn)
         .await
@@ -450,39 +441,50 @@ async fn revision_a_m6_leftovers_are_normalized_and_the_run_succeeds(#[future(aw
 }
 
 #[rstest]
+#[case::step_0(StepName::Step0VerifyLock)]
+#[case::step_1(StepName::Step1CleanupM6)]
+#[case::step_2(StepName::Step2IdentityTables)]
+#[case::step_3(StepName::Step3RevisedM6)]
+#[case::step_4(StepName::Step4RevisedM7)]
+#[case::step_5(StepName::Step5M8Guardrail)]
+#[case::step_6(StepName::Step6M9HashAdditions)]
+#[case::step_7(StepName::Step7M10Cutover)]
+#[case::step_7b(StepName::Step7bPostCutoverFinalize)]
+#[case::step_8(StepName::Step8FullValidation)]
+#[case::step_9(StepName::Step9Unlock)]
 #[tokio::test]
-async fn a_failing_step_aborts_under_the_lock_and_a_rerun_resumes(#[future(awt)] db: TestDb) {
-    let mut conn = small_after_1b(&db).await;
+async fn a_failing_step_aborts_under_the_lock_and_a_rerun_resumes(
+    #[future(awt)] db: TestDb,
+    #[case] failing: StepName,
+) {
+    let mut conn = after_1b(&db, &small_world()).await;
     let before = event_counts(&mut conn, "").await;
+    let at = StepName::ALL
+        .iter()
+        .position(|s| *s == failing)
+        .unwrap_or_else(|| panic!("{failing} not in StepName::ALL"));
     let hook = Arc::new(FaultHook::new().fail_once(
-        StepName::Step4RevisedM7,
-        FaultKind::Fail("disk full (injected)".into()),
+        failing,
+        FaultKind::Fail(format!("disk full in {failing} (injected)")),
     ));
 
     let err = run_err(&mut conn, &with_fault(&hook)).await;
-    assert_eq!(err.step(), Some(StepName::Step4RevisedM7), "{err}");
     assert!(
         matches!(
             &err,
-            MigrationError::StepFailed { status: StepStatus::Failed, message, .. }
-                if message.contains("disk full (injected)")
+            MigrationError::StepFailed { step, status: StepStatus::Failed, message, .. }
+                if *step == failing && message.contains("disk full in") && message.contains("(injected)")
         ),
         "{err:?}"
     );
     let run1 = err.outcome().unwrap_or_else(|| panic!("no outcome"));
-    assert_eq!(step_names(run1), ALL_STEP_NAMES[..5]);
+    assert_eq!(step_names(run1), ALL_STEP_NAMES[..=at]);
     assert!(!run1.completed());
     assert!(lock(&mut conn).await.locked, "the lock stays held");
-    // STEP_4's transaction rolled back; later steps never ran.
-    assert!(
-        tables_like(&mut conn, "cluster\\_exposure\\_hourly\\_state")
-            .await
-            .is_empty()
-    );
     let log = phase_1c_log(&mut conn).await;
     let names: Vec<&str> = log.iter().map(|r| r.step_name.as_str()).collect();
-    assert_eq!(names, ALL_STEP_NAMES[..5], "later steps not run");
-    let failed = &log[4];
+    assert_eq!(names, ALL_STEP_NAMES[..=at], "later steps not run");
+    let failed = &log[at];
     assert_eq!(failed.status, "FAILED");
     assert!(failed.ended_at_utc.is_some());
     assert!(
@@ -490,28 +492,34 @@ async fn a_failing_step_aborts_under_the_lock_and_a_rerun_resumes(#[future(awt)]
             .error_text
             .as_deref()
             .unwrap_or_default()
-            .contains("disk full (injected)"),
+            .contains(&format!("disk full in {failing} (injected)")),
         "{failed:#?}"
     );
+    // The failing step's transaction rolled back: before STEP_7 commits, the *_v2 tables are
+    // all still there.
+    let v2_left = tables_like(&mut conn, "%\\_v2").await.len();
+    let cutover_done = at > 7;
+    assert_eq!(v2_left, if cutover_done { 0 } else { EVENT_TABLES.len() });
 
-    // The same hook (its fault fired once) resumes: steps 1..3 are skipped as done in this lock
-    // epoch, STEP_4 onwards run.
+    // The same hook (its fault fired once) resumes: steps that changed the database before the
+    // failure are skipped as done in this lock epoch; STEP_0 and STEP_8 always run.
     let run2 = run_ok(&mut conn, &with_fault(&hook)).await;
     assert!(run2.completed(), "{run2:#?}");
     assert_eq!(step_names(&run2), ALL_STEP_NAMES);
-    let statuses: Vec<StepStatus> = run2.steps.iter().map(|s| s.status).collect();
-    use StepStatus::{SkippedAlreadyDone as Skip, Success as Ok};
-    assert_eq!(
-        statuses,
-        [Ok, Skip, Skip, Skip, Ok, Ok, Ok, Ok, Ok, Ok, Ok],
-        "{run2:#?}"
-    );
+    for (i, s) in run2.steps.iter().enumerate() {
+        let expected = if i < at && s.step.changes_database() {
+            StepStatus::SkippedAlreadyDone
+        } else {
+            StepStatus::Success
+        };
+        assert_eq!(s.status, expected, "{s:#?}");
+    }
     assert!(run2
         .validation
         .iter()
         .flatten()
         .all(|o| o.violations == Some(0)));
-    assert_eq!(phase_1c_log(&mut conn).await.len(), 5 + 11);
+    assert_eq!(phase_1c_log(&mut conn).await.len(), at + 1 + 11);
     assert_migrated(&mut conn, &before).await;
 }
 
@@ -521,7 +529,7 @@ async fn seed_log_scenario_resumes_twice_under_the_lock(#[future(awt)] db: TestD
     // The seed log's history: Revision A leftovers; STEP_3 aborts on the missing 3-column unique
     // target; the rerun commits the cutover but its compression stage fails; the third run
     // finalizes with STEP_7B, validates and unlocks.
-    let mut conn = small_after_1b(&db).await;
+    let mut conn = after_1b(&db, &small_world()).await;
     let before = event_counts(&mut conn, "").await;
     apply_revision_a_m6_partial(&mut conn)
         .await
@@ -578,7 +586,7 @@ async fn seed_log_scenario_resumes_twice_under_the_lock(#[future(awt)] db: TestD
 #[rstest]
 #[tokio::test]
 async fn no_unlock_without_a_validation_after_the_last_change(#[future(awt)] db: TestDb) {
-    let mut conn = small_after_1b(&db).await;
+    let mut conn = after_1b(&db, &small_world()).await;
     let refused = |e: Option<MigrationError>| {
         let text = e.map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("refusing to unlock"), "{text}");
@@ -690,7 +698,7 @@ fn copy_order(id: i64) -> String {
 #[rstest]
 #[tokio::test]
 async fn dual_write_mirrors_canonical_writes_into_v2_until_the_cutover(#[future(awt)] db: TestDb) {
-    let mut conn = fixture_after_1b(&db).await;
+    let mut conn = after_1b(&db, &generators::fixture_world()).await;
     for t in EVENT_TABLES {
         assert_eq!(
             v2_drift(&mut conn, t).await,
@@ -845,6 +853,11 @@ fn is_archive_name_taken(e: &MigrationError) -> bool {
     matches!(e, MigrationError::ArchiveNameTaken { tables } if tables == &["order_fill_phase1a_archive"])
 }
 
+fn is_unrecognised_layout(e: &MigrationError) -> bool {
+    matches!(e, MigrationError::UnrecognisedLayout { detail }
+        if detail.contains("order_fill_v2") && !detail.contains("risk_event_v2"))
+}
+
 #[rstest]
 #[case::lock_not_held(
     "UPDATE migration_lock SET locked = FALSE, unlocked_at_utc = now()",
@@ -857,6 +870,11 @@ fn is_archive_name_taken(e: &MigrationError) -> bool {
     is_archive_name_taken,
     "order_fill_phase1a_archive"
 )]
+#[case::a_v2_table_missing(
+    "DROP TABLE risk_event_v2",
+    is_unrecognised_layout,
+    "unrecognised table layout"
+)]
 #[tokio::test]
 async fn bad_state_is_refused_before_anything_changes(
     #[future(awt)] db: TestDb,
@@ -864,7 +882,7 @@ async fn bad_state_is_refused_before_anything_changes(
     #[case] expected: fn(&MigrationError) -> bool,
     #[case] says: &str,
 ) {
-    let mut conn = small_after_1b(&db).await;
+    let mut conn = after_1b(&db, &small_world()).await;
     exec(&mut conn, sabotage).await;
     let before = snapshot(&mut conn).await;
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
@@ -890,6 +908,34 @@ async fn bad_state_is_refused_before_anything_changes(
         .err();
     assert!(err.as_ref().is_some_and(expected), "{err:?}");
     assert_eq!(snapshot(&mut conn).await, before);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_second_concurrent_runner_is_refused(#[future(awt)] db: TestDb) {
+    let mut conn = after_1b(&db, &small_world()).await;
+    // Another session holds the runner's advisory lock (key as in migrations/src/runner.rs), as
+    // a running Phase 1C would.
+    let mut other = db.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    exec(
+        &mut other,
+        "SELECT pg_advisory_lock(hashtext('migrations.phase_1c_runner'))",
+    )
+    .await;
+    let before = snapshot(&mut conn).await;
+    let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let err = run_err(&mut conn, &RunOptions::default()).await;
+    assert!(matches!(err, MigrationError::ConcurrentRun), "{err:?}");
+    assert_eq!(snapshot(&mut conn).await, before);
+    assert_eq!(
+        step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}")),
+        log_before
+    );
+
+    // Once the other runner is gone, the run goes through.
+    exec(&mut other, "SELECT pg_advisory_unlock_all()").await;
+    assert!(run_ok(&mut conn, &RunOptions::default()).await.completed());
 }
 
 #[tokio::test]
@@ -919,7 +965,7 @@ async fn unreachable_server_is_a_typed_error_with_the_password_redacted() {
 #[rstest]
 #[tokio::test]
 async fn reapplying_a_phase_is_refused(#[future(awt)] db: TestDb) {
-    let mut conn = small_after_1b(&db).await;
+    let mut conn = after_1b(&db, &small_world()).await;
     let before = snapshot(&mut conn).await;
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
     let err = apply_phase_1b(&mut conn).await.err();

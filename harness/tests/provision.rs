@@ -72,16 +72,12 @@ async fn concurrent_tests_build_one_template_and_clone_it() {
     let spec = TemplateSpec {
         key: format!("concurrency-{}", std::process::id()),
         scripts: vec![("ext".into(), "CREATE EXTENSION IF NOT EXISTS timescaledb; CREATE TABLE marker(x int)".into())],
+        builder: None,
     };
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let spec = spec.clone();
-            tokio::spawn(async move { TestDb::from_template(&spec).await })
-        })
-        .collect();
+    let dbs = futures::future::join_all((0..6).map(|_| TestDb::from_template(&spec))).await;
     let mut names = std::collections::HashSet::new();
-    for t in tasks {
-        let db = t.await.unwrap().unwrap();
+    for db in dbs {
+        let db = db.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM marker")
             .fetch_one(db.pool())
             .await
@@ -111,19 +107,15 @@ async fn failed_test_keeps_its_database_and_prints_where() {
     let server: Arc<dyn Server> = Arc::new(private_native());
     let dir = server.data_dir().unwrap().parent().unwrap().to_path_buf();
     let s2 = server.clone();
-    let name = tokio::task::spawn(async move {
-        let db = TestDb::on_server(s2, &TemplateSpec::timescaledb_only()).await.unwrap();
-        let name = db.name().to_string();
-        // a failing assertion inside the test body
-        std::panic::panic_any(name);
-        #[allow(unreachable_code)]
-        drop(db)
+    let db = TestDb::on_server(s2, &TemplateSpec::timescaledb_only()).await.unwrap();
+    let name = db.name().to_string();
+    // a failing assertion inside the test body: the TestDb drops while the thread panics
+    let panicked = std::thread::spawn(move || {
+        let _db = db;
+        panic!("a failing assertion");
     })
-    .await
-    .unwrap_err()
-    .into_panic()
-    .downcast::<String>()
-    .unwrap();
+    .join();
+    assert!(panicked.is_err());
     assert!(db_exists(server.as_ref(), &name).await, "a failed test's database is kept");
     assert!(dir.join("keep").exists(), "its server is marked to outlive the process");
     // clean up what the failure kept, as `harness reap` would

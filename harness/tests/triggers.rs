@@ -5,35 +5,25 @@
 //! Rows are built from the migrated data with INSERT ... SELECT or from rows picked by a query,
 //! so the tests hold for any world with the fixture's features, not for hard-coded ids.
 
-use std::sync::Arc;
-
-use harness::{db, TestDb};
-use migrations::{run_phase_1c, RunOptions, StaticGate};
+use harness::TestDb;
 use rstest::rstest;
 use sqlx::{Connection, PgConnection};
 
 // Setup ---------------------------------------------------------------------------------------
 
-/// The fixture world, migrated through Phase 1B and Phase 1C. The gate is static because
-/// tests/migration.rs proves this very world passes the twelve checks; here only the triggers
-/// matter, and each test pays for its own migration.
+/// A clone of the fixture world after Phase 1B and Phase 1C (real validation gate): the
+/// migration runs once per process into a template, each test clones it in milliseconds.
+#[rstest::fixture]
+async fn db() -> TestDb {
+    let world = harness::run::fixture_world().unwrap_or_else(|e| panic!("fixture world: {e}"));
+    TestDb::from_template(&harness::run::migrated_template(world))
+        .await
+        .unwrap_or_else(|e| panic!("harness: {e}"))
+}
+
+/// A connection to the migrated fixture world.
 async fn migrated_fixture(db: &TestDb) -> PgConnection {
-    let mut conn = db.connect().await.unwrap_or_else(|e| panic!("{e}"));
-    generators::seed_world(&mut conn, &generators::fixture_world())
-        .await
-        .unwrap_or_else(|e| panic!("seeding: {e}"));
-    migrations::apply_phase_1b(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("phase 1b: {e}"));
-    let opts = RunOptions {
-        gate: Some(Arc::new(StaticGate::default())),
-        ..RunOptions::default()
-    };
-    let outcome = run_phase_1c(&mut conn, &opts)
-        .await
-        .unwrap_or_else(|e| panic!("phase 1c: {e}"));
-    assert!(outcome.completed(), "{outcome:#?}");
-    conn
+    db.connect().await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A write the database refused, and whether it got as far as COMMIT.

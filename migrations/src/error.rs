@@ -28,7 +28,7 @@ pub enum MigrationError {
     #[error("Phase 1C cannot run: lock row phase_1b_schema is missing from migration_lock")]
     LockRowMissing,
     /// The `phase_1b_schema` lock is not held and this lock epoch never completed Phase 1C.
-    #[error("Phase 1C cannot run: phase_1b_schema is not locked (unlocked at {unlocked_at_utc:?}) and no completed Phase 1C run holds it")]
+    #[error("Phase 1C cannot run: phase_1b_schema is not locked (unlocked at {}) and no completed Phase 1C run holds it; fix: restore the lock row (locked = TRUE) before resuming", unlocked_at_utc.map(|t| t.to_rfc3339()).unwrap_or_else(|| "an unrecorded time".into()))]
     LockNotHeld {
         /// When the lock was released, as recorded.
         unlocked_at_utc: Option<chrono::DateTime<chrono::Utc>>,
