@@ -39,8 +39,11 @@ struct RunArgs {
     #[arg(long, default_value = "0")]
     seed: String,
     /// Seed the small hand-scripted fixture world instead of a generated one.
-    #[arg(long, conflicts_with_all = ["accounts", "instruments", "hours", "fills"])]
+    #[arg(long, conflicts_with_all = ["accounts", "instruments", "hours", "fills", "script"])]
     fixture: bool,
+    /// Replay a `{seed, shape, script}` JSON file (what a failing property test writes).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["accounts", "instruments", "hours", "fills"])]
+    script: Option<std::path::PathBuf>,
     /// Accounts in the generated world.
     #[arg(long)]
     accounts: Option<usize>,
@@ -172,6 +175,16 @@ fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     if args.fixture {
         return Ok((WorldSource::Fixture, "fixture".into()));
     }
+    if let Some(path) = &args.script {
+        let file = generators::ReplayFile::load(path)?;
+        let desc = format!(
+            "replay of {} ({} actions, seed {})",
+            path.display(),
+            file.script.actions.len(),
+            file.seed
+        );
+        return Ok((WorldSource::Replay(Box::new(file)), desc));
+    }
     let seed = generators::parse_seed(&args.seed)?;
     let mut params = generators::WorldParams::default();
     if let Some(v) = args.accounts {
@@ -197,6 +210,8 @@ fn replay_command(args: &RunArgs) -> String {
     let mut c = String::from("harness run");
     if args.fixture {
         c.push_str(" --fixture");
+    } else if let Some(path) = &args.script {
+        c.push_str(&format!(" --script {}", path.display()));
     } else {
         c.push_str(&format!(" --seed {}", args.seed));
         for (flag, v) in [
@@ -246,6 +261,7 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     match &source {
         WorldSource::Generated { seed, .. } => println!("seed: {seed}"),
         WorldSource::Fixture => println!("seed: {} (fixture world)", generators::FIXTURE_SEED),
+        WorldSource::Replay(file) => println!("seed: {} (replay file)", file.seed),
     }
     println!("world: {desc}");
     println!("scenario: {}", scenario_name(args.scenario));

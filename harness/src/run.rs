@@ -17,6 +17,8 @@ use crate::TestDb;
 pub enum WorldSource {
     /// The small hand-scripted fixture world of crate `generators`.
     Fixture,
+    /// A replay file (`{seed, shape, script}` JSON), e.g. a shrunk failing property-test case.
+    Replay(Box<generators::ReplayFile>),
     /// A world generated from a seed.
     Generated {
         /// The seed (printed first; replays the world).
@@ -115,6 +117,10 @@ pub fn build_world(source: &WorldSource) -> Result<World, RunError> {
                     detail: e.to_string(),
                 })
         }
+        WorldSource::Replay(file) => file.world().map_err(|e| RunError::Generate {
+            seed: file.seed,
+            detail: e.to_string(),
+        }),
         WorldSource::Generated { seed, params } => generators::generate(*seed, params)
             .map(|g| g.simulation.world)
             .map_err(|e| RunError::Generate {
