@@ -51,42 +51,7 @@ pub const EVENT_TABLES: [&str; 10] = [
     "risk_event",
 ];
 /// The thirteen triggers the contract requires afterwards, as (table, trigger).
-pub const CONTRACT_TRIGGERS: [(&str, &str); 13] = [
-    ("order_fill", "trg_order_fill_append_only"),
-    ("cash_ledger", "trg_cash_ledger_append_only"),
-    ("risk_event", "trg_risk_event_append_only"),
-    (
-        "portfolio_hourly_state_identity",
-        "trg_portfolio_hourly_state_identity_append_only",
-    ),
-    (
-        "risk_hourly_state_identity",
-        "trg_risk_hourly_state_identity_append_only",
-    ),
-    (
-        "portfolio_hourly_state",
-        "trg_portfolio_hourly_state_identity_sync_ins",
-    ),
-    (
-        "risk_hourly_state",
-        "trg_risk_hourly_state_identity_sync_ins",
-    ),
-    (
-        "portfolio_hourly_state_identity",
-        "ctrg_portfolio_identity_source_exists",
-    ),
-    (
-        "risk_hourly_state_identity",
-        "ctrg_risk_identity_source_exists",
-    ),
-    ("order_request", "ctrg_order_request_v2_risk_gate"),
-    ("order_request", "ctrg_order_request_v2_cluster_cap"),
-    ("risk_event", "ctrg_risk_event_v2_parent_state_hash"),
-    (
-        "cluster_exposure_hourly_state",
-        "ctrg_cluster_exposure_parent_risk_hash",
-    ),
-];
+pub use invariants::structure::CONTRACT_TRIGGERS;
 
 /// Phase 1A scripts as (name, SQL), for building a template database.
 pub fn phase_1a_scripts() -> &'static [(&'static str, &'static str)] {
