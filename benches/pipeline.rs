@@ -32,7 +32,9 @@ const STAGES: [&str; 8] = [
 
 fn pipeline(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let server: Arc<dyn Server> = rt.block_on(harness::shared_server()).expect("database server");
+    let server: Arc<dyn Server> = rt
+        .block_on(harness::shared_server())
+        .expect("database server");
     let spec = TemplateSpec::phase_1a();
     // The CLI's default world (seed 0, 3 accounts, 4 instruments, 168 hours, ~1,000 fills).
     let world = generate_world(0, &WorldParams::default());
@@ -42,7 +44,10 @@ fn pipeline(c: &mut Criterion) {
         world.total_rows()
     );
     // Build the template before timing anything.
-    drop(rt.block_on(TestDb::on_server(server.clone(), &spec)).expect("template"));
+    drop(
+        rt.block_on(TestDb::on_server(server.clone(), &spec))
+            .expect("template"),
+    );
 
     let mut stages: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     let mut totals = Vec::new();
@@ -63,12 +68,16 @@ fn pipeline(c: &mut Criterion) {
                         laps.push(lap.elapsed());
                         lap = Instant::now();
                     };
-                    let db = TestDb::on_server(server.clone(), &spec).await.expect("clone");
+                    let db = TestDb::on_server(server.clone(), &spec)
+                        .await
+                        .expect("clone");
                     let mut conn = db.connect().await.expect("connect");
                     mark(&mut laps);
                     seed_world(&mut conn, &world).await.expect("seed");
                     mark(&mut laps);
-                    let a = run_checks(&mut conn, TableSet::Phase1a, 10).await.expect("checks");
+                    let a = run_checks(&mut conn, TableSet::Phase1a, 10)
+                        .await
+                        .expect("checks");
                     assert!(a.iter().all(|o| o.violations.unwrap_or(0) == 0));
                     mark(&mut laps);
                     apply_phase_1b(&mut conn).await.expect("phase 1b");

@@ -16,7 +16,9 @@ use harness::TestDb;
 
 fn seed(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let server: Arc<dyn Server> = rt.block_on(harness::shared_server()).expect("database server");
+    let server: Arc<dyn Server> = rt
+        .block_on(harness::shared_server())
+        .expect("database server");
     let fills: u64 = std::env::var("BENCH_SEED_FILLS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -44,7 +46,10 @@ fn seed(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(100));
     g.measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(rows));
-    for (name, bulk) in [("copy_row_fk_triggers", false), ("copy_bulk_fk_verify", true)] {
+    for (name, bulk) in [
+        ("copy_row_fk_triggers", false),
+        ("copy_bulk_fk_verify", true),
+    ] {
         let options = SeedOptions {
             verify_foreign_keys_in_bulk: bulk,
         };
@@ -58,7 +63,9 @@ fn seed(c: &mut Criterion) {
                         .expect("clone");
                     let stats = rt.block_on(async {
                         let mut conn = db.connect().await.expect("connect");
-                        seed_world_with(&mut conn, &world, &options).await.expect("seed")
+                        seed_world_with(&mut conn, &world, &options)
+                            .await
+                            .expect("seed")
                     });
                     assert_eq!(stats.total_rows, rows);
                     total += stats.elapsed;

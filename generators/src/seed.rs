@@ -266,7 +266,10 @@ async fn verify_foreign_keys(
     Ok(())
 }
 
-async fn copy_table(conn: &mut PgConnection, table: &(dyn CopyTable + Sync)) -> Result<u64, SeedError> {
+async fn copy_table(
+    conn: &mut PgConnection,
+    table: &(dyn CopyTable + Sync),
+) -> Result<u64, SeedError> {
     let name = table.table();
     let sent = table.row_count() as u64;
     if sent == 0 {

@@ -86,6 +86,9 @@ impl HourlyStates {
     }
 }
 
+/// (fill_ts, fill_id, instrument_id, signed quantity) of one fill.
+type SignedFill = (DateTime<Utc>, i64, i64, Decimal);
+
 /// Recomputes every hourly state of `world` from its fills, ledger and feature snapshots.
 ///
 /// The hour grid is the set of `feature_snapshot` hours (every simulated hour has one per
@@ -102,16 +105,18 @@ pub fn replay_hourly_states(world: &World) -> HourlyStates {
 
     // Per account: fills in (fill_ts, fill_id) order and ledger entries in ledger_seq order,
     // consumed hour by hour with a cursor each.
-    let mut fills: BTreeMap<i64, Vec<(DateTime<Utc>, i64, i64, Decimal)>> = BTreeMap::new();
+    let mut fills: BTreeMap<i64, Vec<SignedFill>> = BTreeMap::new();
     for f in &world.order_fill {
         let signed = match f.side {
             Side::Buy => f.fill_qty,
             Side::Sell => -f.fill_qty,
         };
-        fills
-            .entry(f.account_id)
-            .or_default()
-            .push((f.fill_ts, f.fill_id, f.instrument_id, signed));
+        fills.entry(f.account_id).or_default().push((
+            f.fill_ts,
+            f.fill_id,
+            f.instrument_id,
+            signed,
+        ));
     }
     for v in fills.values_mut() {
         v.sort_by_key(|(ts, id, _, _)| (*ts, *id));
@@ -177,7 +182,10 @@ pub fn replay_hourly_states(world: &World) -> HourlyStates {
             let mut market_value = zero;
             for &instrument_id in &instruments {
                 let quantity = cur.held.get(&instrument_id).copied().unwrap_or(zero);
-                let mark = closes.get(&(instrument_id, hour_ts)).copied().unwrap_or(zero);
+                let mark = closes
+                    .get(&(instrument_id, hour_ts))
+                    .copied()
+                    .unwrap_or(zero);
                 let mv = at_scale(quantity * mark, MONEY_SCALE);
                 market_value += mv;
                 out.positions.push(PositionHourlyState {

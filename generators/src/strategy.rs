@@ -390,7 +390,11 @@ impl Edit {
 fn edits(c: &WorldCase) -> Vec<Edit> {
     let mut out = Vec::new();
     out.extend((0..c.shape.accounts.len()).rev().map(Edit::DropAccount));
-    out.extend((0..c.shape.instruments.len()).rev().map(Edit::DropInstrument));
+    out.extend(
+        (0..c.shape.instruments.len())
+            .rev()
+            .map(Edit::DropInstrument),
+    );
     let h = c.shape.hours;
     for cut in [h / 2, h * 3 / 4, h - 1] {
         if cut >= 2 && cut < h && !out.contains(&Edit::CutHours(cut)) {
@@ -405,7 +409,11 @@ fn edits(c: &WorldCase) -> Vec<Edit> {
         .count();
     let mut size = removable / 2;
     while size >= 1 {
-        out.extend((0..removable).step_by(size).map(|s| Edit::DropActions(s, size)));
+        out.extend(
+            (0..removable)
+                .step_by(size)
+                .map(|s| Edit::DropActions(s, size)),
+        );
         if size == 1 {
             break;
         }
@@ -549,7 +557,9 @@ mod tests {
             ..Config::default()
         });
         let result = runner.run(&world_cases(Limits::SMALL), |c| {
-            let sim = c.simulate().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let sim = c
+                .simulate()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let sells = sim
                 .world
                 .order_fill
@@ -570,7 +580,11 @@ mod tests {
             .iter()
             .filter(|a| !matches!(a, Action::AdvanceHour))
             .count();
-        assert!(intents <= 3, "{intents} actions left: {}", minimal.script_json());
+        assert!(
+            intents <= 3,
+            "{intents} actions left: {}",
+            minimal.script_json()
+        );
         assert!(minimal.shape.hours <= 4, "{minimal:?}");
         assert!(!minimal.is_generated());
         assert!(minimal.seed_command().starts_with("harness run --seed "));

@@ -87,14 +87,24 @@ fn edges(seed: u64, params: &WorldParams) -> Edges {
     let g = generate(seed, params).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let w = &g.simulation.world;
     let r = &g.simulation.report;
-    let states: Vec<TradingState> = w.risk_hourly_state.iter().map(|s| s.trading_state).collect();
+    let states: Vec<TradingState> = w
+        .risk_hourly_state
+        .iter()
+        .map(|s| s.trading_state)
+        .collect();
     let sell_only_hours = g
         .swarm
         .sell_only_days
         .iter()
         .any(|d| d * 24 < g.shape.hours.saturating_sub(1));
     let sizes: Vec<usize> = (0..g.shape.clusters.len())
-        .map(|c| g.shape.instruments.iter().filter(|i| i.cluster == c).count())
+        .map(|c| {
+            g.shape
+                .instruments
+                .iter()
+                .filter(|i| i.cluster == c)
+                .count()
+        })
         .collect();
     Edges {
         stopped: states.iter().any(|s| *s != TradingState::Normal),

@@ -192,7 +192,12 @@ fn every_check_is_clean_before_during_and_after_the_migration() {
     property("checks_clean", Limits::SMALL, |case| async move {
         let (_db, mut conn, _) = seeded(&case).await?;
         // Before M9 and STEP_2 there is nothing for these two to check: n/a, never 0.
-        all_clean(&mut conn, TableSet::Phase1a, &["identity_bijection", "missing_hash"]).await?;
+        all_clean(
+            &mut conn,
+            TableSet::Phase1a,
+            &["identity_bijection", "missing_hash"],
+        )
+        .await?;
         apply_phase_1b(&mut conn).await.map_err(fail("phase 1b"))?;
         all_clean(
             &mut conn,
@@ -255,7 +260,11 @@ async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<String>, St
 }
 
 /// (rows, sha256 of the rows projected on `cols` as row text, sorted bytewise).
-async fn content(conn: &mut PgConnection, table: &str, cols: &[String]) -> Result<(i64, String), String> {
+async fn content(
+    conn: &mut PgConnection,
+    table: &str,
+    cols: &[String],
+) -> Result<(i64, String), String> {
     let list = cols
         .iter()
         .map(|c| format!("\"{c}\""))
@@ -277,19 +286,27 @@ fn nothing_is_lost_and_every_fact_survives_the_cutover() {
     property("nothing_lost", Limits::SMALL, |case| async move {
         let (_db, mut conn, world) = seeded(&case).await?;
         // Pin the text forms the fingerprints are made of.
-        sqlx::raw_sql("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1")
-            .execute(&mut conn)
-            .await
-            .map_err(fail("session settings"))?;
+        sqlx::raw_sql(
+            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1",
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(fail("session settings"))?;
         let mut before = BTreeMap::new();
-        for table in invariants::EVENT_TABLES.iter().chain(&REFERENCE_AND_HYPERTABLES) {
+        for table in invariants::EVENT_TABLES
+            .iter()
+            .chain(&REFERENCE_AND_HYPERTABLES)
+        {
             let cols = columns(&mut conn, table).await?;
             let c = content(&mut conn, table, &cols).await?;
             before.insert(*table, (cols, c));
         }
         let seeded_rows: i64 = before.values().map(|(_, (n, _))| n).sum();
         if seeded_rows as u64 != world.total_rows() {
-            return Err(format!("seeded {seeded_rows} rows, world has {}", world.total_rows()));
+            return Err(format!(
+                "seeded {seeded_rows} rows, world has {}",
+                world.total_rows()
+            ));
         }
         migrate(&mut conn).await?;
         let mut lost = Vec::new();
@@ -300,7 +317,9 @@ fn nothing_is_lost_and_every_fact_survives_the_cutover() {
                 // The archive is the pre-migration table itself: same columns, same rows.
                 let archive_cols = columns(&mut conn, &archive).await?;
                 if &archive_cols != cols {
-                    lost.push(format!("{archive}: columns {archive_cols:?}, expected {cols:?}"));
+                    lost.push(format!(
+                        "{archive}: columns {archive_cols:?}, expected {cols:?}"
+                    ));
                 }
                 targets.push(archive);
             }
@@ -437,11 +456,19 @@ fn reference_model_states_equal_stored_and_sql_recomputed_states() {
             return Err(format!("Rust replay from events vs reference model: {d}"));
         }
         let rust = state_lines(&model);
-        let parity = run_check(&mut conn, "deterministic_replay_parity", TableSet::Phase1a, 5)
-            .await
-            .map_err(fail("replay parity on Phase 1A"))?;
+        let parity = run_check(
+            &mut conn,
+            "deterministic_replay_parity",
+            TableSet::Phase1a,
+            5,
+        )
+        .await
+        .map_err(fail("replay parity on Phase 1A"))?;
         if parity.violations != Some(0) {
-            return Err(format!("SQL replay on Phase 1A: {:?} {:?}", parity.violations, parity.sample));
+            return Err(format!(
+                "SQL replay on Phase 1A: {:?} {:?}",
+                parity.violations, parity.sample
+            ));
         }
         migrate(&mut conn).await?;
         let stored = stored_lines(&mut conn).await?;
@@ -457,7 +484,10 @@ fn reference_model_states_equal_stored_and_sql_recomputed_states() {
         .await
         .map_err(fail("replay parity after cutover"))?;
         if parity.violations != Some(0) {
-            return Err(format!("SQL replay after cutover: {:?} {:?}", parity.violations, parity.sample));
+            return Err(format!(
+                "SQL replay after cutover: {:?} {:?}",
+                parity.violations, parity.sample
+            ));
         }
         // The identity tables carry the reference model's hashes too.
         let identity: Vec<String> = sqlx::query_scalar(
@@ -498,16 +528,33 @@ fn same_seed_same_fingerprint_other_seed_other_fingerprint() {
         fills: 40,
     };
     property("determinism", limits, |case| async move {
-        let a = case.simulate().map_err(fail("simulate"))?.world.fingerprint();
-        let b = case.simulate().map_err(fail("simulate"))?.world.fingerprint();
+        let a = case
+            .simulate()
+            .map_err(fail("simulate"))?
+            .world
+            .fingerprint();
+        let b = case
+            .simulate()
+            .map_err(fail("simulate"))?
+            .world
+            .fingerprint();
         if a != b {
-            return Err(format!("world fingerprint differs between two simulations: {a} vs {b}"));
+            return Err(format!(
+                "world fingerprint differs between two simulations: {a} vs {b}"
+            ));
         }
         let mut other = case.clone();
         other.seed = case.seed.wrapping_add(1);
-        let c = other.simulate().map_err(fail("simulate other"))?.world.fingerprint();
+        let c = other
+            .simulate()
+            .map_err(fail("simulate other"))?
+            .world
+            .fingerprint();
         if a == c {
-            return Err(format!("seeds {} and {} gave one world {a}", case.seed, other.seed));
+            return Err(format!(
+                "seeds {} and {} gave one world {a}",
+                case.seed, other.seed
+            ));
         }
         let (x, y, z) = futures::join!(
             migrated_fingerprint(&case),
@@ -519,7 +566,10 @@ fn same_seed_same_fingerprint_other_seed_other_fingerprint() {
             return Err(format!("one case, two database fingerprints: {x} vs {y}"));
         }
         if x == z {
-            return Err(format!("seeds {} and {} gave one database fingerprint {x}", case.seed, other.seed));
+            return Err(format!(
+                "seeds {} and {} gave one database fingerprint {x}",
+                case.seed, other.seed
+            ));
         }
         Ok(())
     });
@@ -743,7 +793,9 @@ fn a_failure_report_names_the_seed_the_script_and_the_replay_command() {
     assert!(msg.contains("seed: 99"), "{msg}");
     assert!(msg.contains("\"actions\""), "{msg}");
     assert!(
-        msg.contains("replay: harness run --seed 99 --accounts 2 --instruments 2 --hours 8 --fills 10"),
+        msg.contains(
+            "replay: harness run --seed 99 --accounts 2 --instruments 2 --hours 8 --fills 10"
+        ),
         "{msg}"
     );
     let mut shrunk = generated.clone();
