@@ -61,13 +61,19 @@ SELECT r.rule, g.account_id, jsonb_build_object('order_id', g.order_id),
                           'exposure', g.exposure, 'order_notional', g.notional, 'cap', g.cap,
                           'trading_state', g.trading_state)
 FROM gate g
+CROSS JOIN LATERAL (SELECT
+    g.cluster_id IS NULL AS b1,
+    g.cluster_id IS NOT NULL AND g.cap IS NULL AS b2,
+    g.exposure + g.notional > g.cap AS b3,
+    g.has_risk_state AND g.trading_state IS DISTINCT FROM 'NORMAL' AS b4
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('instrument_cluster_missing', g.cluster_id IS NULL),
-    ('bound_state_missing', g.cluster_id IS NOT NULL AND g.cap IS NULL),
-    ('cap_exceeded', g.exposure + g.notional > g.cap),
-    ('buy_bound_state_not_normal', g.has_risk_state AND g.trading_state IS DISTINCT FROM 'NORMAL')
+    ('instrument_cluster_missing', rb.b1),
+    ('bound_state_missing', rb.b2),
+    ('cap_exceeded', rb.b3),
+    ('buy_bound_state_not_normal', rb.b4)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
 --@if table:cluster_exposure_hourly_state
 UNION ALL
 SELECT r.rule, ce.account_id, jsonb_build_object('cluster_id', ce.cluster_id, 'hour_ts', ce.hour_ts),
@@ -78,9 +84,13 @@ LEFT JOIN position_by_cluster pc
   ON pc.account_id = ce.account_id AND pc.cluster_id = ce.cluster_id AND pc.hour_ts = ce.hour_ts
 LEFT JOIN cluster c ON c.cluster_id = ce.cluster_id
 LEFT JOIN portfolio_hourly_state ps ON ps.account_id = ce.account_id AND ps.hour_ts = ce.hour_ts
+CROSS JOIN LATERAL (SELECT
+    ce.exposure IS DISTINCT FROM coalesce(pc.exposure, 0) AS b1,
+    ce.cap IS DISTINCT FROM round(c.cap_fraction * ps.equity, 8) AS b2
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('cluster_exposure_mismatch', ce.exposure IS DISTINCT FROM coalesce(pc.exposure, 0)),
-    ('cluster_cap_value_mismatch', ce.cap IS DISTINCT FROM round(c.cap_fraction * ps.equity, 8))
+    ('cluster_exposure_mismatch', rb.b1),
+    ('cluster_cap_value_mismatch', rb.b2)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2) AND r.bad
 --@endif

@@ -35,13 +35,16 @@ SELECT r.rule, o.account_id, jsonb_build_object('order_id', o.order_id),
        jsonb_build_object('risk_hour_ts', o.risk_hour_ts, 'requested_ts', o.requested_ts)
 FROM {{order_request}} o
 LEFT JOIN risk_hourly_state rs ON rs.account_id = o.account_id AND rs.hour_ts = o.risk_hour_ts
-CROSS JOIN LATERAL (VALUES
-    ('order_risk_state_missing', rs.account_id IS NULL),
+CROSS JOIN LATERAL (SELECT
+    rs.account_id IS NULL AS b1,
     -- the binding rule: an order requested during hour H is bound to the state of H - 1h
-    ('order_risk_hour_wrong',
-     o.risk_hour_ts IS DISTINCT FROM date_trunc('hour', o.requested_ts, 'UTC') - interval '1 hour')
+    o.risk_hour_ts IS DISTINCT FROM date_trunc('hour', o.requested_ts, 'UTC') - interval '1 hour' AS b2
+) rb
+CROSS JOIN LATERAL (VALUES
+    ('order_risk_state_missing', rb.b1),
+    ('order_risk_hour_wrong', rb.b2)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2) AND r.bad
 --@if rule:order_risk_state_account_mismatch
 UNION ALL
 SELECT 'order_risk_state_account_mismatch', o.account_id, jsonb_build_object('order_id', o.order_id),
@@ -64,13 +67,19 @@ SELECT r.rule, t.account_id, jsonb_build_object('executed_trade_id', t.executed_
 FROM {{executed_trade}} t
 LEFT JOIN {{position_lot}} l ON l.lot_id = t.lot_id
 LEFT JOIN {{order_fill}} f ON f.fill_id = t.sell_fill_id
+CROSS JOIN LATERAL (SELECT
+    l.lot_id IS NULL AS b1,
+    l.account_id <> t.account_id AS b2,
+    f.fill_id IS NULL AS b3,
+    f.account_id <> t.account_id AS b4
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('trade_lot_missing', l.lot_id IS NULL),
-    ('trade_lot_account_mismatch', l.account_id <> t.account_id),
-    ('trade_fill_missing', f.fill_id IS NULL),
-    ('trade_fill_account_mismatch', f.account_id <> t.account_id)
+    ('trade_lot_missing', rb.b1),
+    ('trade_lot_account_mismatch', rb.b2),
+    ('trade_fill_missing', rb.b3),
+    ('trade_fill_account_mismatch', rb.b4)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
 UNION ALL
 SELECT CASE WHEN f.fill_id IS NULL THEN 'ledger_fill_missing' ELSE 'ledger_fill_account_mismatch' END,
        l.account_id, jsonb_build_object('ledger_seq', l.ledger_seq),

@@ -29,31 +29,35 @@ WITH fill_buckets AS (
     FROM {{order_fill}}
     GROUP BY 1, 2, 3
 ),
-account_hours AS (
-    SELECT account_id, hour_ts FROM portfolio_hourly_state
-    UNION
-    SELECT account_id, hour_ts FROM position_hourly_state
-    UNION
-    SELECT account_id, hour_ts FROM risk_hourly_state
-),
 account_instruments AS (
     SELECT account_id, instrument_id FROM fill_buckets
     UNION
     SELECT account_id, instrument_id FROM position_hourly_state
 ),
-position_grid AS (
-    SELECT ai.account_id, ai.instrument_id, ah.hour_ts
+-- Where an expected position is needed: each instrument the account ever filled or held at each
+-- of its portfolio hours (portfolio values and missing rows are judged there), plus every stored
+-- position at an hour without a portfolio state (only compared with its own expectation). Hours
+-- that only a risk state has feed nothing, so they are not expanded into the grid.
+position_points AS (
+    SELECT ai.account_id, ai.instrument_id, ph.hour_ts
     FROM account_instruments ai
-    JOIN account_hours ah ON ah.account_id = ai.account_id
-    UNION
-    SELECT account_id, instrument_id, hour_ts FROM fill_buckets
+    JOIN (SELECT DISTINCT account_id, hour_ts FROM portfolio_hourly_state) ph ON ph.account_id = ai.account_id
+    UNION ALL
+    SELECT DISTINCT s.account_id, s.instrument_id, s.hour_ts
+    FROM position_hourly_state s
+    WHERE NOT EXISTS (SELECT FROM portfolio_hourly_state p
+                      WHERE p.account_id = s.account_id AND p.hour_ts = s.hour_ts)
 ),
+-- One ordered stream per (account, instrument) of fill buckets and position points: the running
+-- sum at a point is the net filled quantity up to the end of its hour (a bucket sorts before a
+-- point of the same hour). One sort and one window instead of a grid joined back to its buckets.
 position_running AS (
-    SELECT g.account_id, g.instrument_id, g.hour_ts,
-           sum(coalesce(fb.net, 0)) OVER (PARTITION BY g.account_id, g.instrument_id ORDER BY g.hour_ts) AS quantity
-    FROM position_grid g
-    LEFT JOIN fill_buckets fb
-      ON fb.account_id = g.account_id AND fb.instrument_id = g.instrument_id AND fb.hour_ts = g.hour_ts
+    SELECT x.account_id, x.instrument_id, x.hour_ts, x.is_point,
+           sum(x.net) OVER (PARTITION BY x.account_id, x.instrument_id ORDER BY x.hour_ts, x.is_point
+                            ROWS UNBOUNDED PRECEDING) AS quantity
+    FROM (SELECT account_id, instrument_id, hour_ts, true AS is_point, 0::numeric AS net FROM position_points
+          UNION ALL
+          SELECT account_id, instrument_id, hour_ts, false, net FROM fill_buckets) x
 ),
 position_expected AS (
     SELECT pr.account_id, pr.instrument_id, pr.hour_ts,
@@ -61,17 +65,8 @@ position_expected AS (
            fs.close_price AS mark_price,
            round(pr.quantity * fs.close_price, 8)::numeric(20,8) AS market_value
     FROM position_running pr
-    JOIN account_hours ah ON ah.account_id = pr.account_id AND ah.hour_ts = pr.hour_ts
     LEFT JOIN feature_snapshot fs ON fs.instrument_id = pr.instrument_id AND fs.hour_ts = pr.hour_ts
-),
-position_expected_hashed AS (
-    SELECT pe.*,
-           encode(sha256(convert_to(concat_ws('|',
-               pe.account_id::text, pe.instrument_id::text,
-               to_char(pe.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               pe.quantity::text, coalesce(pe.mark_price::text, '\N'), coalesce(pe.market_value::text, '\N')),
-               'UTF8')), 'hex') AS state_hash
-    FROM position_expected pe
+    WHERE pr.is_point
 ),
 position_value_by_hour AS (
     SELECT account_id, hour_ts, sum(market_value) AS market_value
@@ -158,18 +153,34 @@ SELECT r.rule, s.account_id, jsonb_build_object('instrument_id', s.instrument_id
        jsonb_build_object('quantity', s.quantity, 'expected_quantity', e.quantity,
                           'mark_price', s.mark_price, 'expected_mark_price', e.mark_price,
                           'market_value', s.market_value, 'expected_market_value', e.market_value,
-                          'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
+                          'state_hash', s.state_hash, 'expected_state_hash', eh.state_hash)
 FROM position_hourly_state s
-LEFT JOIN position_expected_hashed e
+LEFT JOIN position_expected e
   ON e.account_id = s.account_id AND e.instrument_id = s.instrument_id AND e.hour_ts = s.hour_ts
+-- hashed after the join, so the join (a sort of every position) carries narrow rows
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN e.account_id IS NOT NULL THEN
+           encode(sha256(convert_to(concat_ws('|',
+               e.account_id::text, e.instrument_id::text,
+               to_char(e.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               e.quantity::text, coalesce(e.mark_price::text, '\N'), coalesce(e.market_value::text, '\N')),
+               'UTF8')), 'hex') END AS state_hash
+) eh
+CROSS JOIN LATERAL (SELECT
+    s.quantity IS DISTINCT FROM e.quantity AS b1,
+    e.mark_price IS NULL AS b2,
+    e.mark_price IS NOT NULL AND s.mark_price <> e.mark_price AS b3,
+    e.mark_price IS NOT NULL AND s.market_value <> e.market_value AS b4,
+    s.state_hash IS DISTINCT FROM eh.state_hash AS b5
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('position_quantity_mismatch', s.quantity IS DISTINCT FROM e.quantity),
-    ('position_mark_missing', e.mark_price IS NULL),
-    ('position_mark_price_mismatch', e.mark_price IS NOT NULL AND s.mark_price <> e.mark_price),
-    ('position_market_value_mismatch', e.mark_price IS NOT NULL AND s.market_value <> e.market_value),
-    ('position_state_hash_mismatch', s.state_hash IS DISTINCT FROM e.state_hash)
+    ('position_quantity_mismatch', rb.b1),
+    ('position_mark_missing', rb.b2),
+    ('position_mark_price_mismatch', rb.b3),
+    ('position_market_value_mismatch', rb.b4),
+    ('position_state_hash_mismatch', rb.b5)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad
 UNION ALL
 SELECT 'position_state_missing', e.account_id, jsonb_build_object('instrument_id', e.instrument_id, 'hour_ts', e.hour_ts),
        jsonb_build_object('expected_quantity', e.quantity)
@@ -187,14 +198,21 @@ SELECT r.rule, s.account_id, jsonb_build_object('hour_ts', s.hour_ts),
                           'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
 FROM portfolio_hourly_state s
 JOIN portfolio_expected_hashed e ON e.account_id = s.account_id AND e.hour_ts = s.hour_ts
+CROSS JOIN LATERAL (SELECT
+    s.cash <> e.cash AS b1,
+    s.market_value <> e.market_value AS b2,
+    s.equity <> e.equity AS b3,
+    s.peak_equity <> e.peak_equity AS b4,
+    s.state_hash IS DISTINCT FROM e.state_hash AS b5
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('portfolio_cash_mismatch', s.cash <> e.cash),
-    ('portfolio_market_value_mismatch', s.market_value <> e.market_value),
-    ('portfolio_equity_mismatch', s.equity <> e.equity),
-    ('portfolio_peak_equity_mismatch', s.peak_equity <> e.peak_equity),
-    ('portfolio_state_hash_mismatch', s.state_hash IS DISTINCT FROM e.state_hash)
+    ('portfolio_cash_mismatch', rb.b1),
+    ('portfolio_market_value_mismatch', rb.b2),
+    ('portfolio_equity_mismatch', rb.b3),
+    ('portfolio_peak_equity_mismatch', rb.b4),
+    ('portfolio_state_hash_mismatch', rb.b5)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad
 UNION ALL
 SELECT r.rule, s.account_id, jsonb_build_object('hour_ts', s.hour_ts),
        jsonb_build_object('gross_exposure', s.gross_exposure, 'expected_gross_exposure', e.gross_exposure,
@@ -205,15 +223,23 @@ SELECT r.rule, s.account_id, jsonb_build_object('hour_ts', s.hour_ts),
                           'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
 FROM risk_hourly_state s
 LEFT JOIN risk_expected_hashed e ON e.account_id = s.account_id AND e.hour_ts = s.hour_ts
+CROSS JOIN LATERAL (SELECT
+    e.account_id IS NULL AS b1,
+    s.gross_exposure <> e.gross_exposure AS b2,
+    s.drawdown <> e.drawdown AS b3,
+    s.trading_state <> e.trading_state AS b4,
+    s.parent_portfolio_hash <> e.parent_portfolio_hash AS b5,
+    e.account_id IS NOT NULL AND s.state_hash IS DISTINCT FROM e.state_hash AS b6
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('portfolio_state_missing', e.account_id IS NULL),
-    ('risk_gross_exposure_mismatch', s.gross_exposure <> e.gross_exposure),
-    ('risk_drawdown_mismatch', s.drawdown <> e.drawdown),
-    ('risk_trading_state_mismatch', s.trading_state <> e.trading_state),
-    ('risk_parent_portfolio_hash_mismatch', s.parent_portfolio_hash <> e.parent_portfolio_hash),
-    ('risk_state_hash_mismatch', e.account_id IS NOT NULL AND s.state_hash IS DISTINCT FROM e.state_hash)
+    ('portfolio_state_missing', rb.b1),
+    ('risk_gross_exposure_mismatch', rb.b2),
+    ('risk_drawdown_mismatch', rb.b3),
+    ('risk_trading_state_mismatch', rb.b4),
+    ('risk_parent_portfolio_hash_mismatch', rb.b5),
+    ('risk_state_hash_mismatch', rb.b6)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5 OR rb.b6) AND r.bad
 UNION ALL
 SELECT 'risk_state_missing', p.account_id, jsonb_build_object('hour_ts', p.hour_ts), NULL::jsonb
 FROM portfolio_hourly_state p
@@ -227,13 +253,18 @@ SELECT r.rule, coalesce(e.account_id, t.account_id),
                           'expected_to_state', t.to_state, 'expected_drawdown', t.drawdown)
 FROM events e
 FULL JOIN transitions t ON t.account_id = e.account_id AND t.hour_ts = e.hour_ts
-CROSS JOIN LATERAL (VALUES
-    ('risk_event_missing', e.account_id IS NULL),
-    ('risk_event_unexpected', t.account_id IS NULL),
-    ('risk_event_duplicate', e.n_at_hour > 1),
-    ('risk_event_mismatch',
-     e.account_id IS NOT NULL AND t.account_id IS NOT NULL
+CROSS JOIN LATERAL (SELECT
+    e.account_id IS NULL AS b1,
+    t.account_id IS NULL AS b2,
+    e.n_at_hour > 1 AS b3,
+    e.account_id IS NOT NULL AND t.account_id IS NOT NULL
      AND (e.event_type IS DISTINCT FROM 'TRADING_STATE_CHANGE' OR e.from_state IS DISTINCT FROM t.from_state
-          OR e.to_state IS DISTINCT FROM t.to_state OR e.drawdown IS DISTINCT FROM t.drawdown))
+          OR e.to_state IS DISTINCT FROM t.to_state OR e.drawdown IS DISTINCT FROM t.drawdown) AS b4
+) rb
+CROSS JOIN LATERAL (VALUES
+    ('risk_event_missing', rb.b1),
+    ('risk_event_unexpected', rb.b2),
+    ('risk_event_duplicate', rb.b3),
+    ('risk_event_mismatch', rb.b4)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad

@@ -16,15 +16,20 @@ FULL JOIN (SELECT account_id, hour_ts, count(*) AS n, min(state_hash) AS lo, max
            FROM portfolio_hourly_state_identity
            GROUP BY account_id, hour_ts) i
   ON i.account_id = h.account_id AND i.hour_ts = h.hour_ts
+CROSS JOIN LATERAL (SELECT
+    i.n IS NULL AS b1,
+    h.account_id IS NULL AS b2,
+    i.n > 1 AS b3,
+    h.account_id IS NOT NULL AND i.n IS NOT NULL
+     AND (i.lo IS DISTINCT FROM h.state_hash OR i.hi IS DISTINCT FROM h.state_hash) AS b4
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('portfolio_identity_missing', i.n IS NULL),
-    ('portfolio_identity_orphan', h.account_id IS NULL),
-    ('portfolio_identity_duplicate', i.n > 1),
-    ('portfolio_identity_hash_mismatch',
-     h.account_id IS NOT NULL AND i.n IS NOT NULL
-     AND (i.lo IS DISTINCT FROM h.state_hash OR i.hi IS DISTINCT FROM h.state_hash))
+    ('portfolio_identity_missing', rb.b1),
+    ('portfolio_identity_orphan', rb.b2),
+    ('portfolio_identity_duplicate', rb.b3),
+    ('portfolio_identity_hash_mismatch', rb.b4)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
 --@endif
 --@if table:risk_hourly_state_identity
 UNION ALL
@@ -37,13 +42,18 @@ FULL JOIN (SELECT account_id, hour_ts, count(*) AS n, min(state_hash) AS lo, max
            FROM risk_hourly_state_identity
            GROUP BY account_id, hour_ts) i
   ON i.account_id = h.account_id AND i.hour_ts = h.hour_ts
+CROSS JOIN LATERAL (SELECT
+    i.n IS NULL AS b1,
+    h.account_id IS NULL AS b2,
+    i.n > 1 AS b3,
+    h.account_id IS NOT NULL AND i.n IS NOT NULL
+     AND (i.lo IS DISTINCT FROM h.state_hash OR i.hi IS DISTINCT FROM h.state_hash) AS b4
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('risk_identity_missing', i.n IS NULL),
-    ('risk_identity_orphan', h.account_id IS NULL),
-    ('risk_identity_duplicate', i.n > 1),
-    ('risk_identity_hash_mismatch',
-     h.account_id IS NOT NULL AND i.n IS NOT NULL
-     AND (i.lo IS DISTINCT FROM h.state_hash OR i.hi IS DISTINCT FROM h.state_hash))
+    ('risk_identity_missing', rb.b1),
+    ('risk_identity_orphan', rb.b2),
+    ('risk_identity_duplicate', rb.b3),
+    ('risk_identity_hash_mismatch', rb.b4)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
 --@endif

@@ -46,18 +46,32 @@ SELECT r.rule, s.account_id, jsonb_build_object('ledger_seq', s.ledger_seq),
 --@endif
                           )
 FROM seq s
-CROSS JOIN LATERAL (VALUES
-    ('ledger_seq_gap', (s.prev_seq IS NULL AND s.ledger_seq <> 1) OR s.ledger_seq > s.prev_seq + 1),
-    ('ledger_seq_duplicate', s.ledger_seq = s.prev_seq),
-    ('balance_after_mismatch', s.balance_after <> coalesce(s.prev_balance, 0) + s.amount),
-    ('ledger_entry_type_invalid',
-     (s.fill_id IS NOT NULL AND s.entry_type NOT IN ('TRADE', 'FEE'))
-     OR (s.fill_id IS NULL AND s.entry_type NOT IN ('DEPOSIT', 'WITHDRAWAL')))
+-- Each sub-rule is evaluated once per row into b; only rows breaking at least one of them reach
+-- the VALUES expansion (a nested loop per row costs more than all the tests together).
+CROSS JOIN LATERAL (SELECT
+    (s.prev_seq IS NULL AND s.ledger_seq <> 1) OR s.ledger_seq > s.prev_seq + 1 AS seq_gap,
+    s.ledger_seq = s.prev_seq AS seq_duplicate,
+    s.balance_after <> coalesce(s.prev_balance, 0) + s.amount AS balance_bad,
+    (s.fill_id IS NOT NULL AND s.entry_type NOT IN ('TRADE', 'FEE'))
+     OR (s.fill_id IS NULL AND s.entry_type NOT IN ('DEPOSIT', 'WITHDRAWAL')) AS type_bad
 --@if rule:prev_hash_mismatch
-  , ('prev_hash_mismatch', s.prev_hash IS DISTINCT FROM coalesce(s.prev_row_hash, repeat('0', 64)))
+  , s.prev_hash IS DISTINCT FROM coalesce(s.prev_row_hash, repeat('0', 64)) AS prev_hash_bad
+--@endif
+) b
+CROSS JOIN LATERAL (VALUES
+    ('ledger_seq_gap', b.seq_gap),
+    ('ledger_seq_duplicate', b.seq_duplicate),
+    ('balance_after_mismatch', b.balance_bad),
+    ('ledger_entry_type_invalid', b.type_bad)
+--@if rule:prev_hash_mismatch
+  , ('prev_hash_mismatch', b.prev_hash_bad)
 --@endif
 ) r(rule, bad)
-WHERE r.bad
+WHERE (b.seq_gap OR b.seq_duplicate OR b.balance_bad OR b.type_bad
+--@if rule:prev_hash_mismatch
+       OR b.prev_hash_bad
+--@endif
+      ) AND r.bad
 UNION ALL
 SELECT r.rule, f.account_id, jsonb_build_object('fill_id', f.fill_id),
        jsonb_build_object('side', f.side, 'expected_trade_amount', x.exp_trade, 'expected_fee_amount', x.exp_fee,
@@ -69,16 +83,27 @@ LEFT JOIN fill_entries fe ON fe.fill_id = f.fill_id
 CROSS JOIN LATERAL (SELECT CASE f.side WHEN 'BUY' THEN -1 WHEN 'SELL' THEN 1 END
                              * round(f.fill_qty * f.fill_price, 8) AS exp_trade,
                            -f.fee AS exp_fee) x
+CROSS JOIN LATERAL (SELECT
+    coalesce(fe.n_trade, 0) = 0 AS trade_missing,
+    fe.n_trade > 1 AS trade_duplicate,
+    fe.n_trade >= 1 AND (fe.trade_lo IS DISTINCT FROM x.exp_trade OR fe.trade_hi IS DISTINCT FROM x.exp_trade)
+        AS trade_amount_bad,
+    coalesce(fe.n_fee, 0) = 0 AS fee_missing,
+    fe.n_fee > 1 AS fee_duplicate,
+    fe.n_fee >= 1 AND (fe.fee_lo IS DISTINCT FROM x.exp_fee OR fe.fee_hi IS DISTINCT FROM x.exp_fee)
+        AS fee_amount_bad,
+    fe.n_trade = 1 AND fe.n_fee = 1 AND fe.fee_seq <> fe.trade_seq + 1 AS out_of_order,
+    fe.ts_lo <> f.fill_ts OR fe.ts_hi <> f.fill_ts AS ts_bad
+) b
 CROSS JOIN LATERAL (VALUES
-    ('fill_trade_entry_missing', coalesce(fe.n_trade, 0) = 0),
-    ('fill_trade_entry_duplicate', fe.n_trade > 1),
-    ('fill_trade_amount_mismatch',
-     fe.n_trade >= 1 AND (fe.trade_lo IS DISTINCT FROM x.exp_trade OR fe.trade_hi IS DISTINCT FROM x.exp_trade)),
-    ('fill_fee_entry_missing', coalesce(fe.n_fee, 0) = 0),
-    ('fill_fee_entry_duplicate', fe.n_fee > 1),
-    ('fill_fee_amount_mismatch',
-     fe.n_fee >= 1 AND (fe.fee_lo IS DISTINCT FROM x.exp_fee OR fe.fee_hi IS DISTINCT FROM x.exp_fee)),
-    ('fill_entries_out_of_order', fe.n_trade = 1 AND fe.n_fee = 1 AND fe.fee_seq <> fe.trade_seq + 1),
-    ('fill_entry_ts_mismatch', fe.ts_lo <> f.fill_ts OR fe.ts_hi <> f.fill_ts)
+    ('fill_trade_entry_missing', b.trade_missing),
+    ('fill_trade_entry_duplicate', b.trade_duplicate),
+    ('fill_trade_amount_mismatch', b.trade_amount_bad),
+    ('fill_fee_entry_missing', b.fee_missing),
+    ('fill_fee_entry_duplicate', b.fee_duplicate),
+    ('fill_fee_amount_mismatch', b.fee_amount_bad),
+    ('fill_entries_out_of_order', b.out_of_order),
+    ('fill_entry_ts_mismatch', b.ts_bad)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (b.trade_missing OR b.trade_duplicate OR b.trade_amount_bad OR b.fee_missing OR b.fee_duplicate
+       OR b.fee_amount_bad OR b.out_of_order OR b.ts_bad) AND r.bad

@@ -22,11 +22,15 @@ UNION ALL
 SELECT r.rule, l.account_id, jsonb_build_object('lot_id', l.lot_id),
        jsonb_build_object('original_qty', l.original_qty, 'remaining_qty', l.remaining_qty)
 FROM {{position_lot}} l
+CROSS JOIN LATERAL (SELECT
+    l.remaining_qty < 0 AS b1,
+    l.remaining_qty > l.original_qty AS b2
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('lot_remaining_negative', l.remaining_qty < 0),
-    ('lot_remaining_above_original', l.remaining_qty > l.original_qty)
+    ('lot_remaining_negative', rb.b1),
+    ('lot_remaining_above_original', rb.b2)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2) AND r.bad
 UNION ALL
 SELECT 'negative_target_weight', s.account_id, jsonb_build_object('signal_id', s.signal_id),
        jsonb_build_object('target_weight', s.target_weight)

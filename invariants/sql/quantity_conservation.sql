@@ -92,11 +92,15 @@ SELECT r.rule, o.account_id, jsonb_build_object('order_id', o.order_id),
                           'sum_fill_qty', coalesce(fo.filled, 0))
 FROM {{order_request}} o
 LEFT JOIN fills_by_order fo ON fo.order_id = o.order_id
+CROSS JOIN LATERAL (SELECT
+    o.filled_quantity <> coalesce(fo.filled, 0) AS b1,
+    coalesce(fo.filled, 0) > o.quantity OR o.filled_quantity > o.quantity AS b2
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('order_filled_qty_mismatch', o.filled_quantity <> coalesce(fo.filled, 0)),
-    ('order_overfilled', coalesce(fo.filled, 0) > o.quantity OR o.filled_quantity > o.quantity)
+    ('order_filled_qty_mismatch', rb.b1),
+    ('order_overfilled', rb.b2)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2) AND r.bad
 UNION ALL
 SELECT r.rule, f.account_id, jsonb_build_object('fill_id', f.fill_id),
        jsonb_build_object('side', f.side, 'fill_qty', f.fill_qty, 'order_side', o.side,
@@ -106,14 +110,21 @@ FROM {{order_fill}} f
 LEFT JOIN {{order_request}} o ON o.order_id = f.order_id
 LEFT JOIN trades_by_fill tf ON tf.sell_fill_id = f.fill_id
 LEFT JOIN lots_by_fill lf ON lf.opening_fill_id = f.fill_id
+CROSS JOIN LATERAL (SELECT
+    f.side <> o.side AS b1,
+    f.instrument_id <> o.instrument_id AS b2,
+    f.side = 'SELL' AND coalesce(tf.q, 0) <> f.fill_qty AS b3,
+    f.side <> 'SELL' AND tf.n > 0 AS b4,
+    f.side = 'BUY' AND coalesce(lf.n, 0) <> 1 AS b5
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('fill_order_side_mismatch', f.side <> o.side),
-    ('fill_order_instrument_mismatch', f.instrument_id <> o.instrument_id),
-    ('sell_fill_trades_mismatch', f.side = 'SELL' AND coalesce(tf.q, 0) <> f.fill_qty),
-    ('trade_fill_not_sell', f.side <> 'SELL' AND tf.n > 0),
-    ('buy_fill_lot_count', f.side = 'BUY' AND coalesce(lf.n, 0) <> 1)
+    ('fill_order_side_mismatch', rb.b1),
+    ('fill_order_instrument_mismatch', rb.b2),
+    ('sell_fill_trades_mismatch', rb.b3),
+    ('trade_fill_not_sell', rb.b4),
+    ('buy_fill_lot_count', rb.b5)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad
 UNION ALL
 SELECT r.rule, l.account_id, jsonb_build_object('lot_id', l.lot_id),
        jsonb_build_object('original_qty', l.original_qty, 'remaining_qty', l.remaining_qty,
@@ -124,15 +135,23 @@ FROM {{position_lot}} l
 LEFT JOIN trades_by_lot tl ON tl.lot_id = l.lot_id
 LEFT JOIN {{order_fill}} f ON f.fill_id = l.opening_fill_id
 CROSS JOIN LATERAL (SELECT round(f.fill_qty * f.fill_price, 8) + f.fee AS exp_cost_basis) x
+CROSS JOIN LATERAL (SELECT
+    l.original_qty - l.remaining_qty <> coalesce(tl.q, 0) AS b1,
+    f.side <> 'BUY' AS b2,
+    l.original_qty <> f.fill_qty AS b3,
+    l.opened_ts <> f.fill_ts AS b4,
+    l.instrument_id <> f.instrument_id AS b5,
+    l.cost_basis <> x.exp_cost_basis AS b6
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('lot_consumed_mismatch', l.original_qty - l.remaining_qty <> coalesce(tl.q, 0)),
-    ('lot_fill_not_buy', f.side <> 'BUY'),
-    ('lot_original_qty_mismatch', l.original_qty <> f.fill_qty),
-    ('lot_opened_ts_mismatch', l.opened_ts <> f.fill_ts),
-    ('lot_instrument_mismatch', l.instrument_id <> f.instrument_id),
-    ('lot_cost_basis_mismatch', l.cost_basis <> x.exp_cost_basis)
+    ('lot_consumed_mismatch', rb.b1),
+    ('lot_fill_not_buy', rb.b2),
+    ('lot_original_qty_mismatch', rb.b3),
+    ('lot_opened_ts_mismatch', rb.b4),
+    ('lot_instrument_mismatch', rb.b5),
+    ('lot_cost_basis_mismatch', rb.b6)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5 OR rb.b6) AND r.bad
 UNION ALL
 SELECT r.rule, t.account_id, jsonb_build_object('executed_trade_id', t.executed_trade_id),
        jsonb_build_object('lot_id', t.lot_id, 'sell_fill_id', t.sell_fill_id, 'quantity', t.quantity,
@@ -149,15 +168,23 @@ CROSS JOIN LATERAL (
            round(l.cost_basis * t.quantity / nullif(l.original_qty, 0), 8) AS exp_cost_basis,
            greatest(0, least(lc.hi, sc.hi) - greatest(lc.lo, sc.lo)) AS fifo_qty
 ) x
+CROSS JOIN LATERAL (SELECT
+    t.proceeds <> x.exp_proceeds AS b1,
+    t.cost_basis IS DISTINCT FROM x.exp_cost_basis AS b2,
+    t.realized_pnl <> t.proceeds - t.cost_basis AS b3,
+    t.executed_ts <> f.fill_ts AS b4,
+    t.instrument_id <> l.instrument_id OR t.instrument_id <> f.instrument_id AS b5,
+    t.quantity IS DISTINCT FROM x.fifo_qty AS b6
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('trade_proceeds_mismatch', t.proceeds <> x.exp_proceeds),
-    ('trade_cost_basis_mismatch', t.cost_basis IS DISTINCT FROM x.exp_cost_basis),
-    ('trade_pnl_mismatch', t.realized_pnl <> t.proceeds - t.cost_basis),
-    ('trade_executed_ts_mismatch', t.executed_ts <> f.fill_ts),
-    ('trade_instrument_mismatch', t.instrument_id <> l.instrument_id OR t.instrument_id <> f.instrument_id),
-    ('fifo_violation', t.quantity IS DISTINCT FROM x.fifo_qty)
+    ('trade_proceeds_mismatch', rb.b1),
+    ('trade_cost_basis_mismatch', rb.b2),
+    ('trade_pnl_mismatch', rb.b3),
+    ('trade_executed_ts_mismatch', rb.b4),
+    ('trade_instrument_mismatch', rb.b5),
+    ('fifo_violation', rb.b6)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5 OR rb.b6) AND r.bad
 UNION ALL
 SELECT r.rule, h.account_id, jsonb_build_object('instrument_id', h.instrument_id),
        jsonb_build_object('open_lot_qty', coalesce(ol.q, 0), 'net_fill_qty', coalesce(nf.q, 0),
@@ -167,8 +194,12 @@ LEFT JOIN open_lots ol ON ol.account_id = h.account_id AND ol.instrument_id = h.
 LEFT JOIN net_fills nf ON nf.account_id = h.account_id AND nf.instrument_id = h.instrument_id
 LEFT JOIN last_position lp ON lp.account_id = h.account_id AND lp.instrument_id = h.instrument_id
 LEFT JOIN last_hour lh ON lh.account_id = h.account_id
+CROSS JOIN LATERAL (SELECT
+    coalesce(ol.q, 0) <> coalesce(nf.q, 0) AS b1,
+    lh.hour_ts IS NOT NULL AND coalesce(ol.q, 0) <> coalesce(lp.quantity, 0) AS b2
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('open_lots_vs_fills_mismatch', coalesce(ol.q, 0) <> coalesce(nf.q, 0)),
-    ('open_lots_vs_position_mismatch', lh.hour_ts IS NOT NULL AND coalesce(ol.q, 0) <> coalesce(lp.quantity, 0))
+    ('open_lots_vs_fills_mismatch', rb.b1),
+    ('open_lots_vs_position_mismatch', rb.b2)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2) AND r.bad

@@ -18,10 +18,16 @@ CROSS JOIN LATERAL (
     SELECT round(f.reference_price * (1 + sg.s * i.slippage_bps / 10000), 8) AS exp_price,
            round((f.fill_price - f.reference_price) * sg.s * f.fill_qty, 8) AS exp_cost
 ) x
+CROSS JOIN LATERAL (SELECT
+    sg.s IS NULL AS b1,
+    sg.s IS NOT NULL AND f.fill_price IS DISTINCT FROM x.exp_price AS b2,
+    sg.s IS NOT NULL AND f.slippage_cost IS DISTINCT FROM x.exp_cost AS b3,
+    f.reference_price <> o.reference_price AS b4
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('fill_side_invalid', sg.s IS NULL),
-    ('fill_price_mismatch', sg.s IS NOT NULL AND f.fill_price IS DISTINCT FROM x.exp_price),
-    ('slippage_cost_mismatch', sg.s IS NOT NULL AND f.slippage_cost IS DISTINCT FROM x.exp_cost),
-    ('reference_price_mismatch', f.reference_price <> o.reference_price)
+    ('fill_side_invalid', rb.b1),
+    ('fill_price_mismatch', rb.b2),
+    ('slippage_cost_mismatch', rb.b3),
+    ('reference_price_mismatch', rb.b4)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad

@@ -31,14 +31,21 @@ SELECT r.rule, NULL::bigint, jsonb_build_object('prediction_id', p.prediction_id
 FROM {{model_prediction}} p
 LEFT JOIN model_registry m ON m.model_id = p.model_id
 LEFT JOIN feature_snapshot fs ON fs.instrument_id = p.instrument_id AND fs.hour_ts = p.feature_hour_ts
+CROSS JOIN LATERAL (SELECT
+    p.hour_ts <= m.train_end AS b1,
+    m.model_kind IS DISTINCT FROM 'BASE' AND m.model_kind IS DISTINCT FROM 'META' AS b2,
+    p.feature_hour_ts > p.hour_ts AS b3,
+    fs.instrument_id IS NULL AS b4,
+    fs.instrument_id IS NOT NULL AND fs.feature_hash IS DISTINCT FROM p.feature_hash AS b5
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('prediction_in_training_window', p.hour_ts <= m.train_end),
-    ('prediction_model_kind_invalid', m.model_kind IS DISTINCT FROM 'BASE' AND m.model_kind IS DISTINCT FROM 'META'),
-    ('prediction_feature_after_hour', p.feature_hour_ts > p.hour_ts),
-    ('prediction_feature_missing', fs.instrument_id IS NULL),
-    ('prediction_feature_hash_mismatch', fs.instrument_id IS NOT NULL AND fs.feature_hash IS DISTINCT FROM p.feature_hash)
+    ('prediction_in_training_window', rb.b1),
+    ('prediction_model_kind_invalid', rb.b2),
+    ('prediction_feature_after_hour', rb.b3),
+    ('prediction_feature_missing', rb.b4),
+    ('prediction_feature_hash_mismatch', rb.b5)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad
 UNION ALL
 SELECT 'feature_hash_mismatch', NULL::bigint,
        jsonb_build_object('instrument_id', fs.instrument_id, 'hour_ts', fs.hour_ts),
@@ -58,11 +65,15 @@ SELECT r.rule, NULL::bigint, jsonb_build_object('regime_output_id', ro.regime_ou
                           'hour_ts', ro.hour_ts)
 FROM {{regime_output}} ro
 LEFT JOIN model_registry m ON m.model_id = ro.model_id
+CROSS JOIN LATERAL (SELECT
+    ro.hour_ts <= m.train_end AS b1,
+    m.model_kind IS DISTINCT FROM 'REGIME' AS b2
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('regime_in_training_window', ro.hour_ts <= m.train_end),
-    ('regime_model_kind_invalid', m.model_kind IS DISTINCT FROM 'REGIME')
+    ('regime_in_training_window', rb.b1),
+    ('regime_model_kind_invalid', rb.b2)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2) AND r.bad
 UNION ALL
 SELECT r.rule, NULL::bigint,
        jsonb_build_object('meta_prediction_id', c.meta_prediction_id, 'base_prediction_id', c.base_prediction_id),
@@ -73,24 +84,34 @@ LEFT JOIN {{model_prediction}} mp ON mp.prediction_id = c.meta_prediction_id
 LEFT JOIN model_registry mm ON mm.model_id = mp.model_id
 LEFT JOIN {{model_prediction}} bp ON bp.prediction_id = c.base_prediction_id
 LEFT JOIN model_registry bm ON bm.model_id = bp.model_id
+CROSS JOIN LATERAL (SELECT
+    mm.model_kind IS DISTINCT FROM 'META' AS b1,
+    bm.model_kind IS DISTINCT FROM 'BASE' AS b2,
+    bp.hour_ts > mp.hour_ts AS b3
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('meta_parent_not_meta', mm.model_kind IS DISTINCT FROM 'META'),
-    ('meta_component_not_base', bm.model_kind IS DISTINCT FROM 'BASE'),
-    ('meta_component_after_meta', bp.hour_ts > mp.hour_ts)
+    ('meta_parent_not_meta', rb.b1),
+    ('meta_component_not_base', rb.b2),
+    ('meta_component_after_meta', rb.b3)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3) AND r.bad
 UNION ALL
 SELECT r.rule, NULL::bigint, jsonb_build_object('prediction_id', p.prediction_id),
        jsonb_build_object('score', p.score, 'expected_score', ms.expected_score, 'weight_sum', ms.weight_sum)
 FROM {{model_prediction}} p
 JOIN model_registry m ON m.model_id = p.model_id AND m.model_kind = 'META'
 LEFT JOIN meta_sums ms ON ms.meta_prediction_id = p.prediction_id
+CROSS JOIN LATERAL (SELECT
+    ms.meta_prediction_id IS NULL AS b1,
+    ms.weight_sum <> 1 AS b2,
+    p.score <> ms.expected_score AS b3
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('meta_without_components', ms.meta_prediction_id IS NULL),
-    ('meta_weights_not_one', ms.weight_sum <> 1),
-    ('meta_score_mismatch', p.score <> ms.expected_score)
+    ('meta_without_components', rb.b1),
+    ('meta_weights_not_one', rb.b2),
+    ('meta_score_mismatch', rb.b3)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3) AND r.bad
 UNION ALL
 SELECT r.rule, s.account_id, jsonb_build_object('signal_id', s.signal_id),
        jsonb_build_object('hour_ts', s.hour_ts, 'prediction_hour_ts', p.hour_ts,
@@ -98,9 +119,14 @@ SELECT r.rule, s.account_id, jsonb_build_object('signal_id', s.signal_id),
 FROM {{trade_signal}} s
 LEFT JOIN {{model_prediction}} p ON p.prediction_id = s.prediction_id
 LEFT JOIN {{regime_output}} ro ON ro.regime_output_id = s.regime_output_id
+CROSS JOIN LATERAL (SELECT
+    p.hour_ts > s.hour_ts AS b1,
+    ro.hour_ts > s.hour_ts AS b2,
+    s.target_weight < 0 AS b3
+) rb
 CROSS JOIN LATERAL (VALUES
-    ('signal_prediction_after_signal', p.hour_ts > s.hour_ts),
-    ('signal_regime_after_signal', ro.hour_ts > s.hour_ts),
-    ('negative_target_weight', s.target_weight < 0)
+    ('signal_prediction_after_signal', rb.b1),
+    ('signal_regime_after_signal', rb.b2),
+    ('negative_target_weight', rb.b3)
 ) r(rule, bad)
-WHERE r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3) AND r.bad
