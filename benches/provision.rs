@@ -51,7 +51,8 @@ fn provision(c: &mut Criterion) {
                 total += rt
                     .block_on(template::clone_database(&mut admin, &tmpl, &name))
                     .expect("clone");
-                rt.block_on(template::drop_database(&mut admin, &name)).expect("drop");
+                rt.block_on(template::drop_database(&mut admin, &name))
+                    .expect("drop");
             }
             total
         })
@@ -62,7 +63,8 @@ fn provision(c: &mut Criterion) {
             for _ in 0..iters {
                 n += 1;
                 let name = format!("bench_drop_{n}");
-                rt.block_on(template::clone_database(&mut admin, &tmpl, &name)).expect("clone");
+                rt.block_on(template::clone_database(&mut admin, &tmpl, &name))
+                    .expect("clone");
                 total += rt
                     .block_on(template::drop_database(&mut admin, &name))
                     .expect("drop");

@@ -218,8 +218,12 @@ pub fn migrated_template(world: Arc<World>) -> crate::template::TemplateSpec {
         Arc::new(move |conn| {
             let world = world.clone();
             Box::pin(async move {
-                generators::seed_world(conn, &world).await.map_err(|e| e.to_string())?;
-                migrations::apply_phase_1b(conn).await.map_err(|e| e.to_string())?;
+                generators::seed_world(conn, &world)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                migrations::apply_phase_1b(conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let outcome = migrations::run_phase_1c(conn, &RunOptions::default())
                     .await
                     .map_err(|e| e.to_string())?;

@@ -46,7 +46,10 @@ impl std::fmt::Debug for TemplateSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TemplateSpec")
             .field("key", &self.key)
-            .field("scripts", &self.scripts.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "scripts",
+                &self.scripts.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("builder", &self.builder.is_some())
             .finish()
     }
@@ -208,7 +211,9 @@ async fn build_locked(
                 .map_err(|e| tmpl_err(format!("script {script}: {e}")))?;
         }
         if let Some(builder) = &spec.builder {
-            builder(&mut conn).await.map_err(|e| tmpl_err(format!("builder: {e}")))?;
+            builder(&mut conn)
+                .await
+                .map_err(|e| tmpl_err(format!("builder: {e}")))?;
         }
         let _ = conn.close().await;
     }

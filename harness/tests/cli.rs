@@ -11,8 +11,7 @@ fn run(args: &[&str]) -> (bool, String) {
         .unwrap_or_else(|e| panic!("spawn harness: {e}"));
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
@@ -44,10 +43,23 @@ fn seed_and_replay_file_reproduce_the_same_database() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     let (ok, by_seed) = run(&[
-        "run", "--seed", "11", "--accounts", "2", "--instruments", "2", "--hours", "24", "--fills", "40",
+        "run",
+        "--seed",
+        "11",
+        "--accounts",
+        "2",
+        "--instruments",
+        "2",
+        "--hours",
+        "24",
+        "--fills",
+        "40",
     ]);
     assert!(ok, "{by_seed}");
-    assert!(by_seed.starts_with("seed: 11\n"), "the seed is printed first:\n{by_seed}");
+    assert!(
+        by_seed.starts_with("seed: 11\n"),
+        "the seed is printed first:\n{by_seed}"
+    );
     assert!(by_seed.contains("result: SUCCESS"), "{by_seed}");
     let path_arg = path.to_string_lossy().into_owned();
     let (ok, by_file) = run(&["run", "--script", &path_arg]);
@@ -55,10 +67,24 @@ fn seed_and_replay_file_reproduce_the_same_database() {
     assert_eq!(fingerprint(&by_seed), fingerprint(&by_file));
 
     let (ok, other) = run(&[
-        "run", "--seed", "12", "--accounts", "2", "--instruments", "2", "--hours", "24", "--fills", "40",
+        "run",
+        "--seed",
+        "12",
+        "--accounts",
+        "2",
+        "--instruments",
+        "2",
+        "--hours",
+        "24",
+        "--fills",
+        "40",
     ]);
     assert!(ok, "{other}");
-    assert_ne!(fingerprint(&by_seed), fingerprint(&other), "different seeds, different worlds");
+    assert_ne!(
+        fingerprint(&by_seed),
+        fingerprint(&other),
+        "different seeds, different worlds"
+    );
     let _ = std::fs::remove_file(path);
 }
 
@@ -73,6 +99,9 @@ fn a_bad_replay_file_is_one_clear_line() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not {seed, shape, script} JSON") && err.contains("shape"), "{err}");
+    assert!(
+        err.contains("not {seed, shape, script} JSON") && err.contains("shape"),
+        "{err}"
+    );
     let _ = std::fs::remove_file(path);
 }

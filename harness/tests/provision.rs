@@ -25,11 +25,15 @@ async fn db_exists(server: &dyn Server, name: &str) -> bool {
 #[rstest]
 #[tokio::test]
 async fn fixture_gives_a_phase_1a_database_with_timescaledb(#[future(awt)] db: TestDb) {
-    let ext: String = sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-    assert!(harness::provision::version_at_least(&ext, "2.13.0"), "{ext}");
+    let ext: String =
+        sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert!(
+        harness::provision::version_at_least(&ext, "2.13.0"),
+        "{ext}"
+    );
     let hypertables: Vec<String> = sqlx::query_scalar(
         "SELECT hypertable_name::text FROM timescaledb_information.hypertables ORDER BY 1",
     )
@@ -38,16 +42,19 @@ async fn fixture_gives_a_phase_1a_database_with_timescaledb(#[future(awt)] db: T
     .unwrap();
     assert_eq!(
         hypertables,
-        ["feature_snapshot", "portfolio_hourly_state", "position_hourly_state", "risk_hourly_state"]
+        [
+            "feature_snapshot",
+            "portfolio_hourly_state",
+            "position_hourly_state",
+            "risk_hourly_state"
+        ]
     );
     assert!(db.name().starts_with("harness_"), "{}", db.name());
 }
 
 #[rstest]
 #[tokio::test]
-async fn each_test_gets_its_own_database_and_a_passing_one_is_dropped(
-    #[future(awt)] db: TestDb,
-) {
+async fn each_test_gets_its_own_database_and_a_passing_one_is_dropped(#[future(awt)] db: TestDb) {
     let other = TestDb::new().await.unwrap();
     assert_ne!(db.name(), other.name());
     sqlx::query("INSERT INTO account VALUES (1, 'only in one')")
@@ -63,7 +70,10 @@ async fn each_test_gets_its_own_database_and_a_passing_one_is_dropped(
     let name = other.name().to_string();
     assert!(db_exists(server.as_ref(), &name).await);
     drop(other);
-    assert!(!db_exists(server.as_ref(), &name).await, "a passing test's database is dropped");
+    assert!(
+        !db_exists(server.as_ref(), &name).await,
+        "a passing test's database is dropped"
+    );
 }
 
 #[tokio::test]
@@ -71,7 +81,10 @@ async fn concurrent_tests_build_one_template_and_clone_it() {
     // a template no other test uses, so this test races its first build
     let spec = TemplateSpec {
         key: format!("concurrency-{}", std::process::id()),
-        scripts: vec![("ext".into(), "CREATE EXTENSION IF NOT EXISTS timescaledb; CREATE TABLE marker(x int)".into())],
+        scripts: vec![(
+            "ext".into(),
+            "CREATE EXTENSION IF NOT EXISTS timescaledb; CREATE TABLE marker(x int)".into(),
+        )],
         builder: None,
     };
     let dbs = futures::future::join_all((0..6).map(|_| TestDb::from_template(&spec))).await;
@@ -88,13 +101,12 @@ async fn concurrent_tests_build_one_template_and_clone_it() {
     assert_eq!(names.len(), 6);
     let server = harness::shared_server().await.unwrap();
     let mut admin = template::admin_connection(server.as_ref()).await.unwrap();
-    let (is_template, allow_conn): (bool, bool) = sqlx::query_as(
-        "SELECT datistemplate, datallowconn FROM pg_database WHERE datname = $1",
-    )
-    .bind(spec.name())
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
+    let (is_template, allow_conn): (bool, bool) =
+        sqlx::query_as("SELECT datistemplate, datallowconn FROM pg_database WHERE datname = $1")
+            .bind(spec.name())
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
     assert!(is_template && !allow_conn, "a finished template is sealed");
 }
 
@@ -107,7 +119,9 @@ async fn failed_test_keeps_its_database_and_prints_where() {
     let server: Arc<dyn Server> = Arc::new(private_native());
     let dir = server.data_dir().unwrap().parent().unwrap().to_path_buf();
     let s2 = server.clone();
-    let db = TestDb::on_server(s2, &TemplateSpec::timescaledb_only()).await.unwrap();
+    let db = TestDb::on_server(s2, &TemplateSpec::timescaledb_only())
+        .await
+        .unwrap();
     let name = db.name().to_string();
     // a failing assertion inside the test body: the TestDb drops while the thread panics
     let panicked = std::thread::spawn(move || {
@@ -116,8 +130,14 @@ async fn failed_test_keeps_its_database_and_prints_where() {
     })
     .join();
     assert!(panicked.is_err());
-    assert!(db_exists(server.as_ref(), &name).await, "a failed test's database is kept");
-    assert!(dir.join("keep").exists(), "its server is marked to outlive the process");
+    assert!(
+        db_exists(server.as_ref(), &name).await,
+        "a failed test's database is kept"
+    );
+    assert!(
+        dir.join("keep").exists(),
+        "its server is marked to outlive the process"
+    );
     // clean up what the failure kept, as `harness reap` would
     std::fs::remove_file(dir.join("keep")).unwrap();
     drop(server);
@@ -138,7 +158,10 @@ async fn server_stops_and_removes_its_directory_on_drop() {
     assert!(dir.join("data/PG_VERSION").exists());
     drop(server);
     assert!(!dir.exists(), "data directory removed");
-    assert!(!PathBuf::from(format!("/proc/{pid}")).exists(), "postmaster {pid} gone");
+    assert!(
+        !PathBuf::from(format!("/proc/{pid}")).exists(),
+        "postmaster {pid} gone"
+    );
 }
 
 #[test]
@@ -148,9 +171,15 @@ fn a_taken_port_is_a_clear_error() {
     let mut cfg = NativeConfig::from_env().unwrap();
     cfg.port = Some(port);
     let err = NativeServer::start(&cfg).unwrap_err();
-    assert!(matches!(err, ProvisionError::PortInUse { port: p } if p == port), "{err}");
+    assert!(
+        matches!(err, ProvisionError::PortInUse { port: p } if p == port),
+        "{err}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains(&port.to_string()) && msg.contains("HARNESS_PG_PORT"), "{msg}");
+    assert!(
+        msg.contains(&port.to_string()) && msg.contains("HARNESS_PG_PORT"),
+        "{msg}"
+    );
 }
 
 fn fake_pg_config(sharedir: &std::path::Path, pkglibdir: &std::path::Path) -> PathBuf {
@@ -185,7 +214,10 @@ fn missing_pg_binaries_name_the_fix() {
     let err = Installation::from_pg_config("/nonexistent/pg_config".into()).unwrap_err();
     assert!(matches!(err, ProvisionError::PgBinariesMissing { .. }));
     let msg = err.to_string();
-    assert!(msg.contains("HARNESS_PG_CONFIG") && msg.contains("apt-get install postgresql"), "{msg}");
+    assert!(
+        msg.contains("HARNESS_PG_CONFIG") && msg.contains("apt-get install postgresql"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -193,18 +225,30 @@ fn missing_timescaledb_names_the_install_script() {
     let d = scratch("no-tsdb");
     let cfg = fake_pg_config(&d.join("share"), &d.join("lib"));
     let msg = Installation::from_pg_config(cfg).unwrap_err().to_string();
-    assert!(msg.contains("not installed") && msg.contains("ci/install-timescaledb"), "{msg}");
+    assert!(
+        msg.contains("not installed") && msg.contains("ci/install-timescaledb"),
+        "{msg}"
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
 #[test]
 fn too_old_timescaledb_names_the_install_script() {
     let d = scratch("old-tsdb");
-    std::fs::write(d.join("share/extension/timescaledb.control"), "default_version = '1.7.5'\n").unwrap();
+    std::fs::write(
+        d.join("share/extension/timescaledb.control"),
+        "default_version = '1.7.5'\n",
+    )
+    .unwrap();
     std::fs::write(d.join("lib/timescaledb.so"), "").unwrap();
     let cfg = fake_pg_config(&d.join("share"), &d.join("lib"));
     let msg = Installation::from_pg_config(cfg).unwrap_err().to_string();
-    assert!(msg.contains("1.7.5") && msg.contains(">= 2.13.0") && msg.contains("ci/install-timescaledb"), "{msg}");
+    assert!(
+        msg.contains("1.7.5")
+            && msg.contains(">= 2.13.0")
+            && msg.contains("ci/install-timescaledb"),
+        "{msg}"
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -221,9 +265,14 @@ async fn external_backend_creates_and_drops_only_its_own_databases() {
     let native = private_native();
     let url = url_of(&native, "postgres");
     let mut admin = template::admin_connection(&native).await.unwrap();
-    sqlx::query("CREATE DATABASE users_own_db").execute(&mut admin).await.unwrap();
+    sqlx::query("CREATE DATABASE users_own_db")
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let external: Arc<dyn Server> = Arc::new(ExternalServer::attach(&url).await.unwrap());
-    let db = TestDb::on_server(external.clone(), &TemplateSpec::timescaledb_only()).await.unwrap();
+    let db = TestDb::on_server(external.clone(), &TemplateSpec::timescaledb_only())
+        .await
+        .unwrap();
     let name = db.name().to_string();
     assert!(name.starts_with(external.db_prefix()));
     drop(db);
@@ -233,7 +282,10 @@ async fn external_backend_creates_and_drops_only_its_own_databases() {
         .unwrap();
     assert!(names.contains(&"users_own_db".to_string()), "{names:?}");
     assert!(!names.contains(&name), "{names:?}");
-    assert!(names.iter().all(|n| !n.starts_with(external.db_prefix())), "{names:?}");
+    assert!(
+        names.iter().all(|n| !n.starts_with(external.db_prefix())),
+        "{names:?}"
+    );
     admin.close().await.unwrap();
 }
 
@@ -241,21 +293,36 @@ async fn external_backend_creates_and_drops_only_its_own_databases() {
 async fn external_role_without_createdb_is_refused() {
     let native = private_native();
     let mut admin = template::admin_connection(&native).await.unwrap();
-    sqlx::query("CREATE ROLE reader LOGIN NOCREATEDB").execute(&mut admin).await.unwrap();
+    sqlx::query("CREATE ROLE reader LOGIN NOCREATEDB")
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let url = url_of(&native, "postgres").replace("postgres@", "reader@");
     let err = ExternalServer::attach(&url).await.unwrap_err();
     assert!(matches!(err, ProvisionError::NoCreateDb { .. }), "{err}");
-    assert!(err.to_string().contains("ALTER ROLE reader CREATEDB"), "{err}");
+    assert!(
+        err.to_string().contains("ALTER ROLE reader CREATEDB"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn external_server_without_timescaledb_preloaded_is_refused() {
     let mut cfg = NativeConfig::from_env().unwrap();
-    cfg.extra_settings.push(("shared_preload_libraries".into(), "".into()));
+    cfg.extra_settings
+        .push(("shared_preload_libraries".into(), "".into()));
     let native = NativeServer::start(&cfg).unwrap();
-    let err = ExternalServer::attach(&url_of(&native, "postgres")).await.unwrap_err();
-    assert!(matches!(err, ProvisionError::ExternalNoTimescale { .. }), "{err}");
-    assert!(err.to_string().contains("shared_preload_libraries"), "{err}");
+    let err = ExternalServer::attach(&url_of(&native, "postgres"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::ExternalNoTimescale { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("shared_preload_libraries"),
+        "{err}"
+    );
 }
 
 #[test]
