@@ -588,8 +588,6 @@ struct Kills {
 }
 
 static KILLS: Mutex<BTreeMap<&'static str, Kills>> = Mutex::new(BTreeMap::new());
-/// (check, rule) of corruptions that changed no row, and how often.
-static NOOPS: Mutex<BTreeMap<(&'static str, &'static str), u32>> = Mutex::new(BTreeMap::new());
 
 fn record(check: &'static str, kills: Kills) {
     let mut table = KILLS.lock().unwrap_or_else(|p| p.into_inner());
@@ -618,19 +616,6 @@ fn generic_ready(world: &World) -> bool {
         && world.order_fill.iter().any(|f| f.side == Side::Sell)
 }
 
-/// Preconditions that corruptions of `invariants::corruptions` need but do not declare yet
-/// (reported to the invariants crate's owner), as (rule, templated `SELECT <boolean>`).
-const UNDECLARED_PRECONDITIONS: &[(&str, &str)] = &[(
-    // "quantity x 1e6" only breaks the cap when the first BUY is not tiny: a BUY of 1e-8
-    // units stays far below any cap after the multiplication.
-    "cap_exceeded",
-    "SELECT EXISTS (SELECT 1 FROM {{order_request}} o
-       JOIN instrument_cluster ic USING (instrument_id) JOIN cluster c USING (cluster_id)
-       JOIN portfolio_hourly_state p ON p.account_id = o.account_id AND p.hour_ts = o.risk_hour_ts
-      WHERE o.order_id = (SELECT min(order_id) FROM {{order_request}} WHERE side = 'BUY')
-        AND round(o.quantity * 1000000 * o.reference_price, 8) > round(c.cap_fraction * p.equity, 8))",
-)];
-
 async fn mutation_case(case: WorldCase) -> Outcome {
     let (_db, mut conn, world) = seeded(&case).await?;
     migrate(&mut conn).await?;
@@ -649,16 +634,7 @@ async fn mutation_case(case: WorldCase) -> Outcome {
             return Err(format!("{check}: no corruption applies after cutover"));
         }
         let c = candidates[(splitmix(case.seed ^ ci as u64) % candidates.len() as u64) as usize];
-        let undeclared = UNDECLARED_PRECONDITIONS
-            .iter()
-            .find(|(rule, _)| *rule == c.rule)
-            .map(|(_, sql)| invariants::template::substitute(sql, set))
-            .transpose()
-            .map_err(fail("precondition"))?;
-        let pre = match c.precondition_for(set).map_err(fail("precondition"))? {
-            Some(p) => Some(p),
-            None => undeclared,
-        };
+        let pre = c.precondition_for(set).map_err(fail("precondition"))?;
         let mut kills = Kills::default();
         let holds = match &pre {
             Some(sql) => sqlx::query_scalar::<_, bool>(sql)
@@ -677,27 +653,20 @@ async fn mutation_case(case: WorldCase) -> Outcome {
             kills.applied += 1;
             let script = c.sql_for(set).map_err(fail("corruption sql"))?;
             let mut tx = conn.begin().await.map_err(fail("begin"))?;
-            // A corruption whose row picker found nothing has an undeclared precondition this
-            // world does not meet ("an open lot" in a world that sold everything, "another
-            // instrument" in a one-instrument world): a DML-only script then changes no row,
-            // or writes the picker's NULL into a NOT NULL column. It corrupted nothing, so
-            // there is nothing to catch: counted as skipped, never as a pass.
+            // Every precondition is declared, so a DML-only script whose row picker finds
+            // nothing (it changes no row) is a missing precondition: a failure, never a pass.
             let dml_only = !c.sql.contains("DO $") && !c.sql.contains("ADD CONSTRAINT");
-            let changed = match sqlx::raw_sql(&script).execute(&mut *tx).await {
-                Ok(r) => Some(r.rows_affected()),
-                Err(e) if dml_only && e.to_string().contains("violates not-null constraint") => {
-                    None
-                }
-                Err(e) => return Err(format!("{check}/{}: corruption SQL failed: {e}", c.rule)),
-            };
-            if dml_only && changed.is_none_or(|n| n == 0) {
-                tx.rollback().await.map_err(fail("rollback"))?;
-                kills.applied -= 1;
-                let mut noop = NOOPS.lock().unwrap_or_else(|p| p.into_inner());
-                *noop.entry((check, c.rule)).or_default() += 1;
-                drop(noop);
-                record(check, kills);
-                continue;
+            let changed = sqlx::raw_sql(&script)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| format!("{check}/{}: corruption SQL failed: {e}", c.rule))?
+                .rows_affected();
+            if dml_only && changed == 0 {
+                return Err(format!(
+                    "{check}/{} ({}): the corruption changed no row although its precondition \
+                     holds (an undeclared precondition)",
+                    c.rule, c.what
+                ));
             }
             let after = load_catalog(&mut tx).await.map_err(fail("catalog"))?;
             let rendered = render_check(check, set, &after).map_err(fail("render"))?;
@@ -735,18 +704,10 @@ async fn mutation_case(case: WorldCase) -> Outcome {
 fn every_check_catches_a_random_corruption_of_its_kind_after_cutover() {
     property("mutation_matrix", Limits::SMALL, mutation_case);
     let table = KILLS.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let noops = NOOPS.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let noop_count = |check: &str| -> u32 {
-        noops
-            .iter()
-            .filter(|((c, _), _)| *c == check)
-            .map(|(_, n)| *n)
-            .sum()
-    };
     eprintln!("mutation matrix after cutover (kill rate = caught / applied):");
     eprintln!(
-        "  {:<28} {:>7} {:>6} {:>9} {:>13} {:>11} {:>10}",
-        "check", "applied", "caught", "kill rate", "skip: precond", "skip: world", "skip: no-op"
+        "  {:<28} {:>7} {:>6} {:>9} {:>13} {:>11}",
+        "check", "applied", "caught", "kill rate", "skip: precond", "skip: world"
     );
     let mut incomplete = Vec::new();
     for check in CHECK_NAMES {
@@ -757,20 +718,12 @@ fn every_check_catches_a_random_corruption_of_its_kind_after_cutover() {
             format!("{:.0}%", f64::from(k.killed) * 100.0 / f64::from(k.applied))
         };
         eprintln!(
-            "  {check:<28} {:>7} {:>6} {:>9} {:>13} {:>11} {:>10}",
-            k.applied,
-            k.killed,
-            rate,
-            k.skipped_precondition,
-            k.skipped_world,
-            noop_count(check)
+            "  {check:<28} {:>7} {:>6} {:>9} {:>13} {:>11}",
+            k.applied, k.killed, rate, k.skipped_precondition, k.skipped_world
         );
         if k.applied == 0 || k.killed != k.applied {
             incomplete.push(check);
         }
-    }
-    for ((check, rule), n) in &noops {
-        eprintln!("  skipped {n}x: {check}/{rule} changed no row (undeclared precondition)");
     }
     assert!(
         incomplete.is_empty(),

@@ -162,7 +162,7 @@ pub const CORRUPTIONS: &[Corruption] = &[
         "UPDATE {{order_fill}} f SET order_id =
            (SELECT o.order_id FROM {{order_request}} o WHERE o.account_id <> f.account_id ORDER BY o.order_id LIMIT 1)
          WHERE f.fill_id = (SELECT min(fill_id) FROM {{order_fill}});")
-        .needs("SELECT count(DISTINCT account_id) > 1 FROM {{order_request}}"),
+        .needs("SELECT EXISTS (SELECT 1 FROM {{order_fill}}) AND (SELECT count(DISTINCT account_id) > 1 FROM {{order_request}})"),
     Corruption::new("cross_account_isolation", "order_signal_missing", "an order naming a signal that does not exist",
         "UPDATE {{order_request}} SET signal_id = signal_id + 1000000000000
          WHERE order_id = (SELECT min(order_id) FROM {{order_request}});"),
@@ -170,7 +170,7 @@ pub const CORRUPTIONS: &[Corruption] = &[
         "UPDATE {{order_request}} o SET signal_id =
            (SELECT s.signal_id FROM {{trade_signal}} s WHERE s.account_id <> o.account_id ORDER BY s.signal_id LIMIT 1)
          WHERE o.order_id = (SELECT min(order_id) FROM {{order_request}});")
-        .needs("SELECT count(DISTINCT account_id) > 1 FROM {{trade_signal}}"),
+        .needs("SELECT EXISTS (SELECT 1 FROM {{order_request}}) AND (SELECT count(DISTINCT account_id) > 1 FROM {{trade_signal}})"),
     Corruption::new("cross_account_isolation", "order_risk_state_missing", "an order bound to an hour without a risk state",
         "UPDATE {{order_request}} SET requested_ts = requested_ts - interval '100000 hours',
                                       risk_hour_ts = risk_hour_ts - interval '100000 hours'
@@ -184,7 +184,7 @@ pub const CORRUPTIONS: &[Corruption] = &[
         "UPDATE {{order_request}} o SET risk_state_hash =
            (SELECT r.state_hash FROM risk_hourly_state r WHERE r.account_id <> o.account_id ORDER BY r.account_id, r.hour_ts LIMIT 1)
          WHERE o.order_id = (SELECT min(order_id) FROM {{order_request}});")
-        .needs("SELECT count(DISTINCT account_id) > 1 FROM risk_hourly_state"),
+        .needs("SELECT EXISTS (SELECT 1 FROM {{order_request}}) AND (SELECT count(DISTINCT account_id) > 1 FROM risk_hourly_state)"),
     Corruption::new("cross_account_isolation", "lot_fill_missing", "a lot opened by a fill that does not exist",
         "UPDATE {{position_lot}} SET opening_fill_id = opening_fill_id + 1000000000000
          WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}});"),
@@ -201,7 +201,8 @@ pub const CORRUPTIONS: &[Corruption] = &[
         "UPDATE {{executed_trade}} t SET lot_id =
            (SELECT l.lot_id FROM {{position_lot}} l WHERE l.account_id <> t.account_id ORDER BY l.lot_id LIMIT 1)
          WHERE t.executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});")
-        .needs("SELECT count(DISTINCT account_id) > 1 FROM {{position_lot}}"),
+        .needs("SELECT EXISTS (SELECT 1 FROM {{executed_trade}})
+                  AND (SELECT count(DISTINCT account_id) > 1 FROM {{position_lot}})"),
     Corruption::new("cross_account_isolation", "trade_fill_missing", "an executed trade naming a fill that does not exist",
         "UPDATE {{executed_trade}} SET sell_fill_id = sell_fill_id + 1000000000000
          WHERE executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});"),
@@ -209,7 +210,8 @@ pub const CORRUPTIONS: &[Corruption] = &[
         "UPDATE {{executed_trade}} t SET sell_fill_id =
            (SELECT f.fill_id FROM {{order_fill}} f WHERE f.account_id <> t.account_id ORDER BY f.fill_id LIMIT 1)
          WHERE t.executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});")
-        .needs("SELECT count(DISTINCT account_id) > 1 FROM {{order_fill}}"),
+        .needs("SELECT EXISTS (SELECT 1 FROM {{executed_trade}})
+                  AND (SELECT count(DISTINCT account_id) > 1 FROM {{order_fill}})"),
     Corruption::new("cross_account_isolation", "ledger_fill_missing", "a TRADE entry naming a fill that does not exist",
         "UPDATE {{cash_ledger}} SET fill_id = fill_id + 1000000000000 WHERE (account_id, ledger_seq) =
            (SELECT account_id, ledger_seq FROM {{cash_ledger}} WHERE fill_id IS NOT NULL ORDER BY account_id, ledger_seq LIMIT 1);"),
@@ -315,7 +317,8 @@ pub const CORRUPTIONS: &[Corruption] = &[
     Corruption::new("quantity_conservation", "fill_order_instrument_mismatch", "an order's instrument changed after its fills",
         "UPDATE {{order_request}} o SET instrument_id =
            (SELECT i.instrument_id FROM instrument i WHERE i.instrument_id <> o.instrument_id ORDER BY i.instrument_id LIMIT 1)
-         WHERE o.order_id = (SELECT order_id FROM {{order_fill}} ORDER BY fill_id LIMIT 1);"),
+         WHERE o.order_id = (SELECT order_id FROM {{order_fill}} ORDER BY fill_id LIMIT 1);")
+        .needs("SELECT EXISTS (SELECT 1 FROM {{order_fill}}) AND (SELECT count(*) > 1 FROM instrument)"),
     Corruption::new("quantity_conservation", "sell_fill_trades_mismatch", "an executed trade's quantity off by 0.00000001",
         "UPDATE {{executed_trade}} SET quantity = quantity + 0.00000001
          WHERE executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});"),
@@ -327,7 +330,8 @@ pub const CORRUPTIONS: &[Corruption] = &[
         "DELETE FROM {{position_lot}} WHERE lot_id = (SELECT max(lot_id) FROM {{position_lot}});"),
     Corruption::new("quantity_conservation", "lot_consumed_mismatch", "a lot's remaining_qty reduced by 0.00000001",
         "UPDATE {{position_lot}} SET remaining_qty = remaining_qty - 0.00000001
-         WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}} WHERE remaining_qty > 0);"),
+         WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}} WHERE remaining_qty > 0);")
+        .needs("SELECT EXISTS (SELECT 1 FROM {{position_lot}} WHERE remaining_qty > 0)"),
     Corruption::new("quantity_conservation", "lot_fill_not_buy", "a lot attributed to a SELL fill",
         "UPDATE {{position_lot}} l SET opening_fill_id =
            (SELECT f.fill_id FROM {{order_fill}} f WHERE f.account_id = l.account_id AND f.side = 'SELL' ORDER BY f.fill_id LIMIT 1)
@@ -340,7 +344,8 @@ pub const CORRUPTIONS: &[Corruption] = &[
     Corruption::new("quantity_conservation", "lot_instrument_mismatch", "a lot's instrument changed",
         "UPDATE {{position_lot}} l SET instrument_id =
            (SELECT i.instrument_id FROM instrument i WHERE i.instrument_id <> l.instrument_id ORDER BY i.instrument_id LIMIT 1)
-         WHERE l.lot_id = (SELECT min(lot_id) FROM {{position_lot}});"),
+         WHERE l.lot_id = (SELECT min(lot_id) FROM {{position_lot}});")
+        .needs("SELECT EXISTS (SELECT 1 FROM {{position_lot}}) AND (SELECT count(*) > 1 FROM instrument)"),
     Corruption::new("quantity_conservation", "lot_cost_basis_mismatch", "a lot's cost basis off by 0.00000001",
         "UPDATE {{position_lot}} SET cost_basis = cost_basis + 0.00000001 WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}});"),
     Corruption::new("quantity_conservation", "trade_proceeds_mismatch", "an executed trade's proceeds (and pnl) off by 0.00000001",
@@ -359,25 +364,35 @@ pub const CORRUPTIONS: &[Corruption] = &[
     Corruption::new("quantity_conservation", "trade_instrument_mismatch", "an executed trade's instrument changed",
         "UPDATE {{executed_trade}} t SET instrument_id =
            (SELECT i.instrument_id FROM instrument i WHERE i.instrument_id <> t.instrument_id ORDER BY i.instrument_id LIMIT 1)
-         WHERE t.executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});"),
+         WHERE t.executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});")
+        .needs("SELECT EXISTS (SELECT 1 FROM {{executed_trade}}) AND (SELECT count(*) > 1 FROM instrument)"),
+    // The younger lot is one the trade's sell fill does not touch at all, so FIFO says the
+    // trade should be 0 there: a younger lot the same sell fill also consumed in full can have
+    // the very quantity of the trade (equal-sized lots), and the swap would change nothing.
     Corruption::new("quantity_conservation", "fifo_violation", "a sell consuming a younger lot instead of the oldest open one",
         "UPDATE {{executed_trade}} t SET lot_id =
            (SELECT l2.lot_id FROM {{position_lot}} l1
               JOIN {{position_lot}} l2 ON l2.account_id = l1.account_id AND l2.instrument_id = l1.instrument_id
                                       AND (l2.opened_ts, l2.lot_id) > (l1.opened_ts, l1.lot_id)
-             WHERE l1.lot_id = t.lot_id ORDER BY l2.opened_ts, l2.lot_id LIMIT 1)
+             WHERE l1.lot_id = t.lot_id
+               AND NOT EXISTS (SELECT 1 FROM {{executed_trade}} x WHERE x.sell_fill_id = t.sell_fill_id AND x.lot_id = l2.lot_id)
+             ORDER BY l2.opened_ts, l2.lot_id LIMIT 1)
          WHERE t.executed_trade_id = (
            SELECT t0.executed_trade_id FROM {{executed_trade}} t0 JOIN {{position_lot}} l1 ON l1.lot_id = t0.lot_id
             WHERE EXISTS (SELECT 1 FROM {{position_lot}} l2 WHERE l2.account_id = l1.account_id AND l2.instrument_id = l1.instrument_id
-                            AND (l2.opened_ts, l2.lot_id) > (l1.opened_ts, l1.lot_id))
+                            AND (l2.opened_ts, l2.lot_id) > (l1.opened_ts, l1.lot_id)
+                            AND NOT EXISTS (SELECT 1 FROM {{executed_trade}} x
+                                             WHERE x.sell_fill_id = t0.sell_fill_id AND x.lot_id = l2.lot_id))
             ORDER BY t0.executed_trade_id LIMIT 1);")
         .uniques(&[("{{executed_trade}}", "lot_id")])
         .needs("SELECT EXISTS (SELECT 1 FROM {{executed_trade}} t0 JOIN {{position_lot}} l1 ON l1.lot_id = t0.lot_id
                  JOIN {{position_lot}} l2 ON l2.account_id = l1.account_id AND l2.instrument_id = l1.instrument_id
-                  AND (l2.opened_ts, l2.lot_id) > (l1.opened_ts, l1.lot_id))"),
+                  AND (l2.opened_ts, l2.lot_id) > (l1.opened_ts, l1.lot_id)
+                WHERE NOT EXISTS (SELECT 1 FROM {{executed_trade}} x WHERE x.sell_fill_id = t0.sell_fill_id AND x.lot_id = l2.lot_id))"),
     Corruption::new("quantity_conservation", "open_lots_vs_fills_mismatch", "an open lot's remaining_qty reduced by 0.00000001",
         "UPDATE {{position_lot}} SET remaining_qty = remaining_qty - 0.00000001
-         WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}} WHERE remaining_qty > 0);"),
+         WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}} WHERE remaining_qty > 0);")
+        .needs("SELECT EXISTS (SELECT 1 FROM {{position_lot}} WHERE remaining_qty > 0)"),
     Corruption::new("quantity_conservation", "open_lots_vs_position_mismatch", "the latest hourly position off by 1",
         "UPDATE position_hourly_state p SET quantity = quantity + 1
          WHERE (p.account_id, p.instrument_id, p.hour_ts) = (
@@ -414,9 +429,38 @@ pub const CORRUPTIONS: &[Corruption] = &[
            (SELECT account_id, hour_ts FROM portfolio_hourly_state ORDER BY account_id, hour_ts LIMIT 1);")
         .checks(&[("portfolio_hourly_state", "cash")]),
     // ---------------------------------------------------------------- cluster_cap
-    Corruption::new("cluster_cap", "cap_exceeded", "a BUY order's quantity multiplied by a million",
-        "UPDATE {{order_request}} SET quantity = quantity * 1000000
-         WHERE order_id = (SELECT min(order_id) FROM {{order_request}} WHERE side = 'BUY');"),
+    // The quantity is derived from the gate's own inputs (exposure row and cap when the exposure
+    // table exists, else their recomputation from positions and equity), so the projected
+    // exposure exceeds the cap by at least 1 whatever the BUY's size: a fixed multiplier leaves
+    // a BUY of 1e-8 units far below any cap.
+    Corruption::new("cluster_cap", "cap_exceeded", "the first BUY's quantity raised until exposure + notional exceeds the cap by 1",
+        "DO $c$ DECLARE b record; e numeric; cap numeric; BEGIN
+           SELECT o.order_id, o.account_id, o.risk_hour_ts, o.reference_price, ic.cluster_id,
+                  round(cl.cap_fraction * ps.equity, 8) AS cap,
+                  coalesce((SELECT sum(p.market_value) FROM position_hourly_state p
+                              JOIN instrument_cluster pic ON pic.instrument_id = p.instrument_id
+                             WHERE p.account_id = o.account_id AND p.hour_ts = o.risk_hour_ts
+                               AND pic.cluster_id = ic.cluster_id), 0) AS exposure
+             INTO b
+             FROM {{order_request}} o
+             JOIN instrument_cluster ic ON ic.instrument_id = o.instrument_id
+             JOIN cluster cl ON cl.cluster_id = ic.cluster_id
+             LEFT JOIN portfolio_hourly_state ps ON ps.account_id = o.account_id AND ps.hour_ts = o.risk_hour_ts
+            WHERE o.order_id = (SELECT min(order_id) FROM {{order_request}} WHERE side = 'BUY');
+           e := b.exposure;
+           cap := b.cap;
+           IF to_regclass('cluster_exposure_hourly_state') IS NOT NULL THEN
+             EXECUTE 'SELECT coalesce(max(exposure), $4), coalesce(max(cap), $5) FROM cluster_exposure_hourly_state
+                       WHERE account_id = $1 AND cluster_id = $2 AND hour_ts = $3'
+               INTO e, cap USING b.account_id, b.cluster_id, b.risk_hour_ts, e, cap;
+           END IF;
+           IF cap IS NULL OR b.reference_price IS NULL OR b.reference_price <= 0 THEN
+             RAISE EXCEPTION 'cap_exceeded: the first BUY (order %) has no cluster, cap or positive reference price', b.order_id;
+           END IF;
+           UPDATE {{order_request}}
+              SET quantity = greatest(quantity, ceil((cap - e + 1) / b.reference_price * 100000000) / 100000000)
+            WHERE order_id = b.order_id;
+         END $c$;"),
     Corruption::new("cluster_cap", "bound_state_missing", "a BUY order bound to an hour with no state",
         "UPDATE {{order_request}} SET requested_ts = requested_ts - interval '100000 hours',
                                       risk_hour_ts = risk_hour_ts - interval '100000 hours'

@@ -168,7 +168,7 @@ pub struct LockRow {
 /// Every structural confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Structure {
-    /// `FK -> hypertable` rows.
+    /// `FK -> hypertable` rows, one per FK (TimescaleDB's per-chunk clones are not listed).
     pub fk_to_hypertable: Vec<HypertableFk>,
     /// Their count.
     pub fk_to_hypertable_count: i64,
@@ -227,14 +227,21 @@ async fn gather(conn: &mut PgConnection) -> Result<Structure, InvariantsError> {
     .await
     .map_err(se("extension lookup"))?;
 
-    // FK legality: the same rule as the no_hypertable_fk check, with the rows listed.
+    // FK legality: the same rule as the no_hypertable_fk check, with the rows listed. Each FK
+    // once: TimescaleDB's clones of a FK onto the referenced hypertable's chunks (conparentid
+    // set) and its per-chunk copies of a hypertable's own FK (chunk_constraint rows naming the
+    // hypertable constraint) are the same FK again.
     let mut fk_to_hypertable = Vec::new();
     if has_timescale {
         let rows = sqlx::query(
             "SELECT c.conname::text AS constraint_name, c.conrelid::regclass::text AS tbl,
                     c.confrelid::regclass::text AS referenced
              FROM pg_constraint c
-             WHERE c.contype = 'f'
+             WHERE c.contype = 'f' AND c.conparentid = 0
+               AND NOT EXISTS (SELECT 1 FROM _timescaledb_catalog.chunk_constraint cc
+                               WHERE cc.constraint_name = c.conname AND cc.hypertable_constraint_name IS NOT NULL
+                                 AND c.conrelid IN (SELECT to_regclass(format('%I.%I', k.schema_name, k.table_name))
+                                                    FROM _timescaledb_catalog.chunk k WHERE k.id = cc.chunk_id))
                AND (c.confrelid IN (SELECT to_regclass(format('%I.%I', hypertable_schema, hypertable_name))
                                     FROM timescaledb_information.hypertables)
                     OR c.confrelid IN (SELECT to_regclass(format('%I.%I', chunk_schema, chunk_name))
