@@ -11,6 +11,15 @@
 --     (risk_hour_ts, feature_hour_ts + feature_hash), never by a foreign key.
 -- Cross-row rules (FIFO, fee and slippage formulas, ledger continuity, walk-forward) are not
 -- expressible as constraints; the STEP_8 validation checks own them.
+--
+-- Here: columns, keys (the primary and unique keys, which also arbitrate the backfill's ON
+-- CONFLICT) and CHECKs. The secondary indexes and the foreign keys (model, instrument and
+-- account references, and the composite account-scoped ones: order -> signal, fill -> order,
+-- lot -> opening fill, executed trade -> lot and sell fill, ledger entry -> fill) are declared
+-- at the end of 004_backfill.sql, in this same transaction, right after the backfill: an index
+-- built once over the filled table, and a foreign key validated by one anti-join over it, cost
+-- far less than maintaining and checking them row by row for every backfilled row, and they
+-- are the same indexes and constraints.
 
 -- Whole UTC hour: the same test in every session time zone.
 CREATE OR REPLACE FUNCTION is_whole_hour(ts timestamptz) RETURNS boolean
@@ -24,7 +33,7 @@ AS $$ SELECT (date_trunc('hour', requested_ts AT TIME ZONE 'UTC') - interval '1 
 
 CREATE TABLE regime_output_v2 (
     regime_output_id bigint        PRIMARY KEY,
-    model_id         bigint        NOT NULL REFERENCES model_registry (model_id),
+    model_id         bigint        NOT NULL,
     hour_ts          timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
     regime           text          NOT NULL CHECK (regime <> ''),
     score            numeric(20,8) NOT NULL
@@ -32,43 +41,39 @@ CREATE TABLE regime_output_v2 (
 
 CREATE TABLE model_prediction_v2 (
     prediction_id   bigint        PRIMARY KEY,
-    model_id        bigint        NOT NULL REFERENCES model_registry (model_id),
-    instrument_id   bigint        NOT NULL REFERENCES instrument (instrument_id),
+    model_id        bigint        NOT NULL,
+    instrument_id   bigint        NOT NULL,
     hour_ts         timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
     -- Walk-forward link to feature_snapshot (a hypertable): by value and hash, never a FK.
     feature_hour_ts timestamptz   NOT NULL CHECK (is_whole_hour(feature_hour_ts)),
     feature_hash    text          NOT NULL,
     score           numeric(20,8) NOT NULL
 );
-CREATE INDEX model_prediction_v2_instrument_hour_idx ON model_prediction_v2 (instrument_id, hour_ts);
 
 CREATE TABLE meta_learner_component_v2 (
-    meta_prediction_id bigint        NOT NULL REFERENCES model_prediction_v2 (prediction_id),
-    base_prediction_id bigint        NOT NULL REFERENCES model_prediction_v2 (prediction_id),
+    meta_prediction_id bigint        NOT NULL,
+    base_prediction_id bigint        NOT NULL,
     weight             numeric(20,8) NOT NULL,
     PRIMARY KEY (meta_prediction_id, base_prediction_id),
     CHECK (meta_prediction_id <> base_prediction_id)
 );
-CREATE INDEX meta_learner_component_v2_base_idx ON meta_learner_component_v2 (base_prediction_id);
 
 CREATE TABLE trade_signal_v2 (
     signal_id        bigint        PRIMARY KEY,
-    account_id       bigint        NOT NULL REFERENCES account (account_id),
-    instrument_id    bigint        NOT NULL REFERENCES instrument (instrument_id),
+    account_id       bigint        NOT NULL,
+    instrument_id    bigint        NOT NULL,
     hour_ts          timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
-    prediction_id    bigint        NOT NULL REFERENCES model_prediction_v2 (prediction_id),
-    regime_output_id bigint        NOT NULL REFERENCES regime_output_v2 (regime_output_id),
+    prediction_id    bigint        NOT NULL,
+    regime_output_id bigint        NOT NULL,
     target_weight    numeric(20,8) NOT NULL CHECK (target_weight >= 0),
     CONSTRAINT uq_trade_signal_v2_account UNIQUE (account_id, signal_id)
 );
-CREATE INDEX trade_signal_v2_prediction_idx ON trade_signal_v2 (prediction_id);
-CREATE INDEX trade_signal_v2_regime_idx ON trade_signal_v2 (regime_output_id);
 
 CREATE TABLE order_request_v2 (
     order_id        bigint        PRIMARY KEY,
-    account_id      bigint        NOT NULL REFERENCES account (account_id),
+    account_id      bigint        NOT NULL,
     signal_id       bigint        NOT NULL,
-    instrument_id   bigint        NOT NULL REFERENCES instrument (instrument_id),
+    instrument_id   bigint        NOT NULL,
     side            text          NOT NULL CHECK (side IN ('BUY', 'SELL')),
     quantity        numeric(20,8) NOT NULL CHECK (quantity > 0),
     reference_price numeric(20,8) NOT NULL CHECK (reference_price > 0),
@@ -76,18 +81,14 @@ CREATE TABLE order_request_v2 (
     risk_hour_ts    timestamptz   NOT NULL,
     filled_quantity numeric(20,8) NOT NULL CHECK (filled_quantity >= 0 AND filled_quantity <= quantity),
     CONSTRAINT uq_order_request_v2_account UNIQUE (account_id, order_id),
-    CONSTRAINT fk_order_request_v2_signal FOREIGN KEY (account_id, signal_id)
-        REFERENCES trade_signal_v2 (account_id, signal_id),
     CONSTRAINT ck_order_request_v2_bound_hour CHECK (risk_hour_ts = bound_risk_hour(requested_ts))
 );
-CREATE INDEX order_request_v2_signal_idx ON order_request_v2 (account_id, signal_id);
-CREATE INDEX order_request_v2_risk_hour_idx ON order_request_v2 (account_id, risk_hour_ts);
 
 CREATE TABLE order_fill_v2 (
     fill_id         bigint        PRIMARY KEY,
-    account_id      bigint        NOT NULL REFERENCES account (account_id),
+    account_id      bigint        NOT NULL,
     order_id        bigint        NOT NULL,
-    instrument_id   bigint        NOT NULL REFERENCES instrument (instrument_id),
+    instrument_id   bigint        NOT NULL,
     side            text          NOT NULL CHECK (side IN ('BUY', 'SELL')),
     fill_ts         timestamptz   NOT NULL,
     fill_qty        numeric(20,8) NOT NULL CHECK (fill_qty > 0),
@@ -95,17 +96,13 @@ CREATE TABLE order_fill_v2 (
     fill_price      numeric(20,8) NOT NULL CHECK (fill_price > 0),
     fee             numeric(20,8) NOT NULL CHECK (fee >= 0),
     slippage_cost   numeric(20,8) NOT NULL,
-    CONSTRAINT uq_order_fill_v2_account UNIQUE (account_id, fill_id),
-    CONSTRAINT fk_order_fill_v2_order FOREIGN KEY (account_id, order_id)
-        REFERENCES order_request_v2 (account_id, order_id)
+    CONSTRAINT uq_order_fill_v2_account UNIQUE (account_id, fill_id)
 );
-CREATE INDEX order_fill_v2_order_idx ON order_fill_v2 (account_id, order_id);
-CREATE INDEX order_fill_v2_account_instrument_ts_idx ON order_fill_v2 (account_id, instrument_id, fill_ts);
 
 CREATE TABLE position_lot_v2 (
     lot_id          bigint        PRIMARY KEY,
-    account_id      bigint        NOT NULL REFERENCES account (account_id),
-    instrument_id   bigint        NOT NULL REFERENCES instrument (instrument_id),
+    account_id      bigint        NOT NULL,
+    instrument_id   bigint        NOT NULL,
     opening_fill_id bigint        NOT NULL,
     opened_ts       timestamptz   NOT NULL,
     original_qty    numeric(20,8) NOT NULL CHECK (original_qty > 0),
@@ -113,16 +110,13 @@ CREATE TABLE position_lot_v2 (
     cost_basis      numeric(20,8) NOT NULL CHECK (cost_basis >= 0),
     CONSTRAINT uq_position_lot_v2_account UNIQUE (account_id, lot_id),
     -- A BUY fill opens exactly one lot.
-    CONSTRAINT uq_position_lot_v2_opening_fill UNIQUE (opening_fill_id),
-    CONSTRAINT fk_position_lot_v2_opening_fill FOREIGN KEY (account_id, opening_fill_id)
-        REFERENCES order_fill_v2 (account_id, fill_id)
+    CONSTRAINT uq_position_lot_v2_opening_fill UNIQUE (opening_fill_id)
 );
-CREATE INDEX position_lot_v2_fifo_idx ON position_lot_v2 (account_id, instrument_id, opened_ts, lot_id);
 
 CREATE TABLE executed_trade_v2 (
     executed_trade_id bigint        PRIMARY KEY,
-    account_id        bigint        NOT NULL REFERENCES account (account_id),
-    instrument_id     bigint        NOT NULL REFERENCES instrument (instrument_id),
+    account_id        bigint        NOT NULL,
+    instrument_id     bigint        NOT NULL,
     lot_id            bigint        NOT NULL,
     sell_fill_id      bigint        NOT NULL,
     executed_ts       timestamptz   NOT NULL,
@@ -131,17 +125,11 @@ CREATE TABLE executed_trade_v2 (
     cost_basis        numeric(20,8) NOT NULL CHECK (cost_basis >= 0),
     realized_pnl      numeric(20,8) NOT NULL,
     CONSTRAINT uq_executed_trade_v2_fill_lot UNIQUE (sell_fill_id, lot_id),
-    CONSTRAINT fk_executed_trade_v2_lot FOREIGN KEY (account_id, lot_id)
-        REFERENCES position_lot_v2 (account_id, lot_id),
-    CONSTRAINT fk_executed_trade_v2_sell_fill FOREIGN KEY (account_id, sell_fill_id)
-        REFERENCES order_fill_v2 (account_id, fill_id),
     CONSTRAINT ck_executed_trade_v2_pnl CHECK (realized_pnl = proceeds - cost_basis)
 );
-CREATE INDEX executed_trade_v2_lot_idx ON executed_trade_v2 (account_id, lot_id);
-CREATE INDEX executed_trade_v2_sell_fill_idx ON executed_trade_v2 (account_id, sell_fill_id);
 
 CREATE TABLE cash_ledger_v2 (
-    account_id    bigint        NOT NULL REFERENCES account (account_id),
+    account_id    bigint        NOT NULL,
     ledger_seq    bigint        NOT NULL CHECK (ledger_seq >= 1),
     entry_ts      timestamptz   NOT NULL,
     entry_type    text          NOT NULL CHECK (entry_type IN ('DEPOSIT', 'WITHDRAWAL', 'TRADE', 'FEE')),
@@ -149,19 +137,16 @@ CREATE TABLE cash_ledger_v2 (
     balance_after numeric(20,8) NOT NULL,
     fill_id       bigint,
     PRIMARY KEY (account_id, ledger_seq),
-    CONSTRAINT fk_cash_ledger_v2_fill FOREIGN KEY (account_id, fill_id)
-        REFERENCES order_fill_v2 (account_id, fill_id),
     -- TRADE and FEE entries belong to a fill; deposits and withdrawals never do.
     CONSTRAINT ck_cash_ledger_v2_fill_link CHECK ((fill_id IS NOT NULL) = (entry_type IN ('TRADE', 'FEE'))),
     CONSTRAINT ck_cash_ledger_v2_amount_sign CHECK (
         (entry_type = 'DEPOSIT' AND amount > 0) OR (entry_type = 'WITHDRAWAL' AND amount < 0)
         OR (entry_type = 'FEE' AND amount <= 0) OR entry_type = 'TRADE')
 );
-CREATE INDEX cash_ledger_v2_fill_idx ON cash_ledger_v2 (account_id, fill_id) WHERE fill_id IS NOT NULL;
 
 CREATE TABLE risk_event_v2 (
     risk_event_id bigint        PRIMARY KEY,
-    account_id    bigint        NOT NULL REFERENCES account (account_id),
+    account_id    bigint        NOT NULL,
     hour_ts       timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
     event_type    text          NOT NULL CHECK (event_type = 'TRADING_STATE_CHANGE'),
     from_state    text          NOT NULL CHECK (from_state IN ('NORMAL', 'REDUCE_ONLY', 'HALTED')),

@@ -23,6 +23,7 @@
 -- end of each statement in this step: DDL below refuses to run on a table with pending
 -- deferred trigger events, and an error should name the statement that caused it.
 SET CONSTRAINTS ALL IMMEDIATE;
+SET LOCAL jit = off;        -- compiling these one-off statements costs more than it saves
 
 DO $$
 BEGIN

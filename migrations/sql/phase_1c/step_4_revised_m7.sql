@@ -19,26 +19,33 @@
 --     risk state at (account_id, hour_ts). Immediate (but DEFERRABLE) so it reports before the
 --     deferred FK does, with its own name in the message.
 -- Idempotent: IF NOT EXISTS, ON CONFLICT DO NOTHING, triggers recreated.
+--
+-- Set-based, for speed at any size (same rows, same end state, same errors): the backfill
+-- aggregates the positions once per (account, hour, cluster) instead of running a correlated
+-- sum per output row (cluster_exposure_rows stays the one-account-hour version the sync trigger
+-- uses), and the table's foreign keys and hour index come after the backfill: checked per
+-- backfilled row, the three FKs probed three parents per row; added afterwards, each is
+-- validated by one anti-join over the table. As before, the parent-risk-hash constraint
+-- trigger is created after the backfill, and fk_cluster_exposure_risk_identity (3 columns,
+-- into the identity table whose key is (account_id, hour_ts)) proves what it checks for every
+-- backfilled row: parent_risk_hash is the state_hash of the identity row at that hour.
 
 -- Deferred constraints (the identity-table FKs and source-exists triggers) are checked at the
 -- end of each statement in this step: DDL below refuses to run on a table with pending
 -- deferred trigger events, and an error should name the statement that caused it.
 SET CONSTRAINTS ALL IMMEDIATE;
+SET LOCAL jit = off;        -- compiling these one-off statements costs more than it saves
+SET LOCAL work_mem = '64MB';
 
 CREATE TABLE IF NOT EXISTS cluster_exposure_hourly_state (
-    account_id       bigint        NOT NULL REFERENCES account (account_id),
-    cluster_id       bigint        NOT NULL REFERENCES cluster (cluster_id),
+    account_id       bigint        NOT NULL,
+    cluster_id       bigint        NOT NULL,
     hour_ts          timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
     exposure         numeric(20,8) NOT NULL CHECK (exposure >= 0),
     cap              numeric(20,8) NOT NULL CHECK (cap >= 0),
     parent_risk_hash text          NOT NULL,
-    PRIMARY KEY (account_id, cluster_id, hour_ts),
-    CONSTRAINT fk_cluster_exposure_risk_identity FOREIGN KEY (account_id, hour_ts, parent_risk_hash)
-        REFERENCES risk_hourly_state_identity (account_id, hour_ts, state_hash)
-        DEFERRABLE INITIALLY DEFERRED
+    PRIMARY KEY (account_id, cluster_id, hour_ts)
 );
-CREATE INDEX IF NOT EXISTS cluster_exposure_hourly_state_hour_idx
-    ON cluster_exposure_hourly_state (account_id, hour_ts);
 
 -- The cluster rows of one account-hour, derived from the hypertables by value.
 CREATE OR REPLACE FUNCTION cluster_exposure_rows(p_account_id bigint, p_hour_ts timestamptz)
@@ -58,23 +65,67 @@ LANGUAGE sql STABLE AS $$
      WHERE r.account_id = p_account_id AND r.hour_ts = p_hour_ts
 $$;
 
--- Backfill every account-hour that has a risk state, in key order. A risk state without its
--- portfolio state yields no rows and is caught by the coverage check below.
+-- Backfill every account-hour that has a risk state, in key order: exactly the rows
+-- cluster_exposure_rows(account_id, hour_ts) gives for each identity row, computed for all of
+-- them at once. A risk state without its portfolio state yields no rows and is caught by the
+-- coverage check below.
 INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
-SELECT x.account_id, x.cluster_id, x.hour_ts, x.exposure, x.cap, x.parent_risk_hash
+SELECT r.account_id, c.cluster_id, r.hour_ts,
+       coalesce(e.exposure, 0),
+       round(c.cap_fraction * pf.equity, 8),
+       r.state_hash
   FROM risk_hourly_state_identity i
- CROSS JOIN LATERAL cluster_exposure_rows(i.account_id, i.hour_ts) x
- ORDER BY x.account_id, x.cluster_id, x.hour_ts
+  JOIN risk_hourly_state r ON r.account_id = i.account_id AND r.hour_ts = i.hour_ts
+  JOIN portfolio_hourly_state pf ON pf.account_id = r.account_id AND pf.hour_ts = r.hour_ts
+ CROSS JOIN cluster c
+  LEFT JOIN (SELECT p.account_id, p.hour_ts, ic.cluster_id, sum(p.market_value) AS exposure
+               FROM position_hourly_state p
+               JOIN instrument_cluster ic ON ic.instrument_id = p.instrument_id
+              GROUP BY p.account_id, p.hour_ts, ic.cluster_id) e
+         ON e.account_id = r.account_id AND e.hour_ts = r.hour_ts AND e.cluster_id = c.cluster_id
+ ORDER BY r.account_id, c.cluster_id, r.hour_ts
 ON CONFLICT DO NOTHING;
 
+-- Keys and index, now that the rows are in (names as the inline clauses would give them).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'cluster_exposure_hourly_state'::regclass
+                     AND conname = 'cluster_exposure_hourly_state_account_id_fkey') THEN
+        ALTER TABLE cluster_exposure_hourly_state
+            ADD CONSTRAINT cluster_exposure_hourly_state_account_id_fkey
+            FOREIGN KEY (account_id) REFERENCES account (account_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'cluster_exposure_hourly_state'::regclass
+                     AND conname = 'cluster_exposure_hourly_state_cluster_id_fkey') THEN
+        ALTER TABLE cluster_exposure_hourly_state
+            ADD CONSTRAINT cluster_exposure_hourly_state_cluster_id_fkey
+            FOREIGN KEY (cluster_id) REFERENCES cluster (cluster_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'cluster_exposure_hourly_state'::regclass
+                     AND conname = 'fk_cluster_exposure_risk_identity') THEN
+        ALTER TABLE cluster_exposure_hourly_state
+            ADD CONSTRAINT fk_cluster_exposure_risk_identity FOREIGN KEY (account_id, hour_ts, parent_risk_hash)
+            REFERENCES risk_hourly_state_identity (account_id, hour_ts, state_hash)
+            DEFERRABLE INITIALLY DEFERRED;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS cluster_exposure_hourly_state_hour_idx
+    ON cluster_exposure_hourly_state (account_id, hour_ts);
+
+-- Coverage: one row per (risk identity row, cluster). The table's key is (account_id,
+-- cluster_id, hour_ts) and its FKs (validated above) tie every row to one identity row and one
+-- cluster, so its rows are a subset of identity x cluster and the missing ones are counted
+-- exactly by the difference of the counts (no anti-join over the product needed).
 DO $$
 DECLARE
     missing bigint;
 BEGIN
-    SELECT count(*) INTO missing
-      FROM risk_hourly_state_identity i CROSS JOIN cluster c
-     WHERE NOT EXISTS (SELECT 1 FROM cluster_exposure_hourly_state x
-                        WHERE x.account_id = i.account_id AND x.cluster_id = c.cluster_id AND x.hour_ts = i.hour_ts);
+    SELECT (SELECT count(*) FROM risk_hourly_state_identity) * (SELECT count(*) FROM cluster)
+           - (SELECT count(*) FROM cluster_exposure_hourly_state)
+      INTO missing;
     IF missing > 0 THEN
         RAISE EXCEPTION 'STEP_4_REVISED_M7: % (account, cluster, hour) rows could not be derived (risk state without portfolio state?)',
             missing;

@@ -60,89 +60,195 @@ ALTER TABLE risk_event_v2             ADD COLUMN IF NOT EXISTS parent_state_hash
 -- Filling the new hash columns is the one UPDATE the append-only tables ever get: their
 -- append-only triggers are suspended for it inside this transaction (the ALTER's lock keeps
 -- every other writer out until commit) and re-enabled below.
+--
+-- Speed: each table is rewritten ONCE (its parent hashes and its row_hash in the same UPDATE,
+-- with its secondary indexes dropped meanwhile and rebuilt afterwards),
+-- and the hashes are computed by the canon written out as one plain expression per table:
+--   H(f1, ..., fn) = encode(sha256(convert_to(array_to_string(ARRAY[f1, ..., fn], '|', '\N'), 'UTF8')), 'hex')
+--   with timestamps as to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+--   numerics as round(x, 8)::text and bigints as ::text,
+-- which is the body of the `<table>_row_hash` functions of phase_1a/002_hash_functions.sql with
+-- hash_fields/hash_ts/hash_num expanded. Those functions cannot be inlined by the planner
+-- (declared IMMUTABLE, their bodies call the STABLE to_char / array_to_string), so calling them
+-- costs one SQL-function execution per field per row: 4x slower than the expression. The
+-- spot check after the backfill compares both on real rows, so the two cannot drift apart.
+-- Parents are joined, not looked up per row; the composite foreign keys of Phase 1B guarantee
+-- every order has its signal, every fill its order, every lot its opening fill and every
+-- executed trade its sell fill and lot, so the joins miss no row. `x IS NULL OR x <> computed`
+-- is `x IS DISTINCT FROM computed` for a computed hash (never NULL) that is only evaluated once
+-- on a fresh run.
+SET LOCAL jit = off;        -- compiling these one-off statements costs more than it saves
+SET LOCAL work_mem = '64MB';
+
 ALTER TABLE order_fill_v2  DISABLE TRIGGER trg_order_fill_append_only;
 ALTER TABLE cash_ledger_v2 DISABLE TRIGGER trg_cash_ledger_append_only;
 ALTER TABLE risk_event_v2  DISABLE TRIGGER trg_risk_event_append_only;
 
-UPDATE regime_output_v2 t SET row_hash = h.v
-  FROM (SELECT regime_output_id, regime_output_row_hash(regime_output_id, model_id, hour_ts, regime, score) AS v
-          FROM regime_output_v2) h
- WHERE h.regime_output_id = t.regime_output_id AND t.row_hash IS DISTINCT FROM h.v;
+-- The secondary indexes (non-unique, backing no constraint: no key, FK or ON CONFLICT needs
+-- them) are dropped for the backfill and rebuilt below from their exact definitions: every
+-- row gets a new version, and one sorted build per index is far cheaper than one index insert
+-- per updated row. The primary and unique keys stay (foreign keys reference them).
+DO $$
+DECLARE
+    names text[];
+    defs  text[];
+    n     text;
+BEGIN
+    SELECT coalesce(array_agg(i.indexrelid::regclass::text ORDER BY i.indexrelid::regclass::text), '{}'),
+           coalesce(array_agg(pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid::regclass::text), '{}')
+      INTO names, defs
+      FROM pg_index i
+     WHERE i.indrelid IN ('regime_output_v2'::regclass, 'model_prediction_v2'::regclass,
+                          'meta_learner_component_v2'::regclass, 'trade_signal_v2'::regclass,
+                          'order_request_v2'::regclass, 'order_fill_v2'::regclass,
+                          'position_lot_v2'::regclass, 'executed_trade_v2'::regclass,
+                          'cash_ledger_v2'::regclass, 'risk_event_v2'::regclass)
+       AND NOT i.indisunique
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid);
+    PERFORM set_config('migrations.step_6_secondary_indexes', array_to_json(defs)::text, true);
+    FOREACH n IN ARRAY names LOOP
+        EXECUTE format('DROP INDEX %s', n);
+    END LOOP;
+END $$;
 
-UPDATE model_prediction_v2 t SET row_hash = h.v
-  FROM (SELECT prediction_id, model_prediction_row_hash(prediction_id, model_id, instrument_id, hour_ts,
-                                                         feature_hour_ts, feature_hash, score) AS v
-          FROM model_prediction_v2) h
- WHERE h.prediction_id = t.prediction_id AND t.row_hash IS DISTINCT FROM h.v;
+-- regime_output_row_hash
+UPDATE regime_output_v2 t
+   SET row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.regime_output_id::text, t.model_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), t.regime,
+           round(t.score, 8)::text], '|', '\N'), 'UTF8')), 'hex')
+ WHERE t.row_hash IS NULL
+    OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+           t.regime_output_id::text, t.model_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), t.regime,
+           round(t.score, 8)::text], '|', '\N'), 'UTF8')), 'hex');
 
-UPDATE meta_learner_component_v2 t SET row_hash = h.v
-  FROM (SELECT meta_prediction_id, base_prediction_id,
-               meta_learner_component_row_hash(meta_prediction_id, base_prediction_id, weight) AS v
-          FROM meta_learner_component_v2) h
- WHERE h.meta_prediction_id = t.meta_prediction_id AND h.base_prediction_id = t.base_prediction_id
-   AND t.row_hash IS DISTINCT FROM h.v;
+-- model_prediction_row_hash
+UPDATE model_prediction_v2 t
+   SET row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.prediction_id::text, t.model_id::text, t.instrument_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           to_char(t.feature_hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           t.feature_hash, round(t.score, 8)::text], '|', '\N'), 'UTF8')), 'hex')
+ WHERE t.row_hash IS NULL
+    OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+           t.prediction_id::text, t.model_id::text, t.instrument_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           to_char(t.feature_hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           t.feature_hash, round(t.score, 8)::text], '|', '\N'), 'UTF8')), 'hex');
 
-UPDATE trade_signal_v2 t SET row_hash = h.v
-  FROM (SELECT signal_id, trade_signal_row_hash(signal_id, account_id, instrument_id, hour_ts, prediction_id,
-                                                regime_output_id, target_weight) AS v
-          FROM trade_signal_v2) h
- WHERE h.signal_id = t.signal_id AND t.row_hash IS DISTINCT FROM h.v;
+-- meta_learner_component_row_hash
+UPDATE meta_learner_component_v2 t
+   SET row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.meta_prediction_id::text, t.base_prediction_id::text, round(t.weight, 8)::text],
+           '|', '\N'), 'UTF8')), 'hex')
+ WHERE t.row_hash IS NULL
+    OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+           t.meta_prediction_id::text, t.base_prediction_id::text, round(t.weight, 8)::text],
+           '|', '\N'), 'UTF8')), 'hex');
 
-UPDATE order_request_v2 o SET parent_signal_hash = s.row_hash
+-- trade_signal_row_hash
+UPDATE trade_signal_v2 t
+   SET row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.signal_id::text, t.account_id::text, t.instrument_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           t.prediction_id::text, t.regime_output_id::text, round(t.target_weight, 8)::text],
+           '|', '\N'), 'UTF8')), 'hex')
+ WHERE t.row_hash IS NULL
+    OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+           t.signal_id::text, t.account_id::text, t.instrument_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           t.prediction_id::text, t.regime_output_id::text, round(t.target_weight, 8)::text],
+           '|', '\N'), 'UTF8')), 'hex');
+
+-- order_request: parent_signal_hash = the signal's row_hash; order_request_row_hash
+-- (filled_quantity, mutable progress, is not hashed).
+UPDATE order_request_v2 t
+   SET parent_signal_hash = s.row_hash,
+       row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.order_id::text, t.account_id::text, t.signal_id::text, t.instrument_id::text, t.side,
+           round(t.quantity, 8)::text, round(t.reference_price, 8)::text,
+           to_char(t.requested_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           to_char(t.risk_hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           s.row_hash, t.risk_state_hash], '|', '\N'), 'UTF8')), 'hex')
   FROM trade_signal_v2 s
- WHERE s.account_id = o.account_id AND s.signal_id = o.signal_id
-   AND o.parent_signal_hash IS DISTINCT FROM s.row_hash;
-UPDATE order_request_v2 t SET row_hash = h.v
-  FROM (SELECT order_id, order_request_row_hash(order_id, account_id, signal_id, instrument_id, side, quantity,
-                                                reference_price, requested_ts, risk_hour_ts,
-                                                parent_signal_hash, risk_state_hash) AS v
-          FROM order_request_v2) h
- WHERE h.order_id = t.order_id AND t.row_hash IS DISTINCT FROM h.v;
+ WHERE s.account_id = t.account_id AND s.signal_id = t.signal_id
+   AND (t.parent_signal_hash IS DISTINCT FROM s.row_hash
+        OR t.row_hash IS NULL
+        OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+               t.order_id::text, t.account_id::text, t.signal_id::text, t.instrument_id::text, t.side,
+               round(t.quantity, 8)::text, round(t.reference_price, 8)::text,
+               to_char(t.requested_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               to_char(t.risk_hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               s.row_hash, t.risk_state_hash], '|', '\N'), 'UTF8')), 'hex'));
 
-UPDATE order_fill_v2 f SET parent_order_hash = o.row_hash
+-- order_fill: parent_order_hash = the order's row_hash; order_fill_row_hash
+UPDATE order_fill_v2 t
+   SET parent_order_hash = o.row_hash,
+       row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.fill_id::text, t.account_id::text, t.order_id::text, t.instrument_id::text, t.side,
+           to_char(t.fill_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           round(t.fill_qty, 8)::text, round(t.reference_price, 8)::text, round(t.fill_price, 8)::text,
+           round(t.fee, 8)::text, round(t.slippage_cost, 8)::text,
+           o.row_hash], '|', '\N'), 'UTF8')), 'hex')
   FROM order_request_v2 o
- WHERE o.account_id = f.account_id AND o.order_id = f.order_id
-   AND f.parent_order_hash IS DISTINCT FROM o.row_hash;
-UPDATE order_fill_v2 t SET row_hash = h.v
-  FROM (SELECT fill_id, order_fill_row_hash(fill_id, account_id, order_id, instrument_id, side, fill_ts, fill_qty,
-                                            reference_price, fill_price, fee, slippage_cost, parent_order_hash) AS v
-          FROM order_fill_v2) h
- WHERE h.fill_id = t.fill_id AND t.row_hash IS DISTINCT FROM h.v;
+ WHERE o.account_id = t.account_id AND o.order_id = t.order_id
+   AND (t.parent_order_hash IS DISTINCT FROM o.row_hash
+        OR t.row_hash IS NULL
+        OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+               t.fill_id::text, t.account_id::text, t.order_id::text, t.instrument_id::text, t.side,
+               to_char(t.fill_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               round(t.fill_qty, 8)::text, round(t.reference_price, 8)::text, round(t.fill_price, 8)::text,
+               round(t.fee, 8)::text, round(t.slippage_cost, 8)::text,
+               o.row_hash], '|', '\N'), 'UTF8')), 'hex'));
 
-UPDATE position_lot_v2 l SET parent_fill_hash = f.row_hash
+-- position_lot: parent_fill_hash = the opening fill's row_hash; position_lot_row_hash
+-- (remaining_qty, mutable progress, is not hashed).
+UPDATE position_lot_v2 t
+   SET parent_fill_hash = f.row_hash,
+       row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.lot_id::text, t.account_id::text, t.instrument_id::text, t.opening_fill_id::text,
+           to_char(t.opened_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           round(t.original_qty, 8)::text, round(t.cost_basis, 8)::text,
+           f.row_hash], '|', '\N'), 'UTF8')), 'hex')
   FROM order_fill_v2 f
- WHERE f.account_id = l.account_id AND f.fill_id = l.opening_fill_id
-   AND l.parent_fill_hash IS DISTINCT FROM f.row_hash;
-UPDATE position_lot_v2 t SET row_hash = h.v
-  FROM (SELECT lot_id, position_lot_row_hash(lot_id, account_id, instrument_id, opening_fill_id, opened_ts,
-                                             original_qty, cost_basis, parent_fill_hash) AS v
-          FROM position_lot_v2) h
- WHERE h.lot_id = t.lot_id AND t.row_hash IS DISTINCT FROM h.v;
+ WHERE f.account_id = t.account_id AND f.fill_id = t.opening_fill_id
+   AND (t.parent_fill_hash IS DISTINCT FROM f.row_hash
+        OR t.row_hash IS NULL
+        OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+               t.lot_id::text, t.account_id::text, t.instrument_id::text, t.opening_fill_id::text,
+               to_char(t.opened_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               round(t.original_qty, 8)::text, round(t.cost_basis, 8)::text,
+               f.row_hash], '|', '\N'), 'UTF8')), 'hex'));
 
-UPDATE executed_trade_v2 e SET parent_fill_hash = f.row_hash, parent_lot_hash = l.row_hash
+-- executed_trade: parent_fill_hash = the sell fill's row_hash, parent_lot_hash = the lot's;
+-- executed_trade_row_hash
+UPDATE executed_trade_v2 t
+   SET parent_fill_hash = f.row_hash, parent_lot_hash = l.row_hash,
+       row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.executed_trade_id::text, t.account_id::text, t.instrument_id::text, t.lot_id::text,
+           t.sell_fill_id::text, to_char(t.executed_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           round(t.quantity, 8)::text, round(t.proceeds, 8)::text, round(t.cost_basis, 8)::text,
+           round(t.realized_pnl, 8)::text, f.row_hash, l.row_hash], '|', '\N'), 'UTF8')), 'hex')
   FROM order_fill_v2 f, position_lot_v2 l
- WHERE f.account_id = e.account_id AND f.fill_id = e.sell_fill_id
-   AND l.account_id = e.account_id AND l.lot_id = e.lot_id
-   AND (e.parent_fill_hash IS DISTINCT FROM f.row_hash OR e.parent_lot_hash IS DISTINCT FROM l.row_hash);
-UPDATE executed_trade_v2 t SET row_hash = h.v
-  FROM (SELECT executed_trade_id,
-               executed_trade_row_hash(executed_trade_id, account_id, instrument_id, lot_id, sell_fill_id, executed_ts,
-                                       quantity, proceeds, cost_basis, realized_pnl, parent_fill_hash,
-                                       parent_lot_hash) AS v
-          FROM executed_trade_v2) h
- WHERE h.executed_trade_id = t.executed_trade_id AND t.row_hash IS DISTINCT FROM h.v;
+ WHERE f.account_id = t.account_id AND f.fill_id = t.sell_fill_id
+   AND l.account_id = t.account_id AND l.lot_id = t.lot_id
+   AND (t.parent_fill_hash IS DISTINCT FROM f.row_hash
+        OR t.parent_lot_hash IS DISTINCT FROM l.row_hash
+        OR t.row_hash IS NULL
+        OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+               t.executed_trade_id::text, t.account_id::text, t.instrument_id::text, t.lot_id::text,
+               t.sell_fill_id::text, to_char(t.executed_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               round(t.quantity, 8)::text, round(t.proceeds, 8)::text, round(t.cost_basis, 8)::text,
+               round(t.realized_pnl, 8)::text, f.row_hash, l.row_hash], '|', '\N'), 'UTF8')), 'hex'));
 
 -- The ledger chain: each row's prev_hash is the previous row's row_hash, so it is computed in
 -- ledger_seq order per account. A gap in ledger_seq stops the chain there; the rows after it
 -- stay NULL and the NOT NULL check below names them.
 -- One ordered pass (O(n)): a recursive CTE re-plans nothing per level and, on a table without
--- fresh statistics, scans the whole ledger once per ledger_seq (minutes at 100k fills).
-CREATE TEMP TABLE cash_ledger_chain (
-    account_id bigint,
-    ledger_seq bigint,
-    prev_hash  text,
-    row_hash   text
-) ON COMMIT DROP;
+-- fresh statistics, scans the whole ledger once per ledger_seq (minutes at 100k fills). The
+-- row's own fields are rendered set-based by the query (cash_ledger_row_hash without its last
+-- field); the loop only appends the previous hash and hashes.
 DO $$
 DECLARE
     r         record;
@@ -154,7 +260,14 @@ DECLARE
     prevs     text[]   := '{}';
     hashes    text[]   := '{}';
 BEGIN
-    FOR r IN SELECT * FROM cash_ledger_v2 ORDER BY account_id, ledger_seq LOOP
+    FOR r IN
+        SELECT account_id, ledger_seq,
+               array_to_string(ARRAY[
+                   account_id::text, ledger_seq::text,
+                   to_char(entry_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), entry_type,
+                   round(amount, 8)::text, round(balance_after, 8)::text, fill_id::text], '|', '\N') AS fields
+          FROM cash_ledger_v2 ORDER BY account_id, ledger_seq
+    LOOP
         IF acct IS DISTINCT FROM r.account_id THEN
             acct := r.account_id;
             expect := 1;
@@ -164,59 +277,131 @@ BEGIN
         accounts := accounts || r.account_id;
         seqs     := seqs || r.ledger_seq;
         prevs    := prevs || prev;
-        prev     := cash_ledger_row_hash(r.account_id, r.ledger_seq, r.entry_ts, r.entry_type, r.amount,
-                                         r.balance_after, r.fill_id, prev);
+        -- prev is never NULL here, so appending '|' || prev is the canon's last field.
+        prev     := encode(sha256(convert_to(r.fields || '|' || prev, 'UTF8')), 'hex');
         hashes   := hashes || prev;
         expect   := expect + 1;
     END LOOP;
-    INSERT INTO cash_ledger_chain
-    SELECT * FROM unnest(accounts, seqs, prevs, hashes);
+    UPDATE cash_ledger_v2 t SET prev_hash = c.prev_hash, row_hash = c.row_hash
+      FROM unnest(accounts, seqs, prevs, hashes) AS c(account_id, ledger_seq, prev_hash, row_hash)
+     WHERE c.account_id = t.account_id AND c.ledger_seq = t.ledger_seq
+       AND (t.prev_hash IS DISTINCT FROM c.prev_hash OR t.row_hash IS DISTINCT FROM c.row_hash);
 END $$;
-UPDATE cash_ledger_v2 t SET prev_hash = c.prev_hash, row_hash = c.row_hash
-  FROM cash_ledger_chain c
- WHERE c.account_id = t.account_id AND c.ledger_seq = t.ledger_seq
-   AND (t.prev_hash IS DISTINCT FROM c.prev_hash OR t.row_hash IS DISTINCT FROM c.row_hash);
-DROP TABLE cash_ledger_chain;
 
+-- risk_event: its risk state need not exist yet (no FK until below), so the parent hash is
+-- filled where the state is found and the row_hash computed from whatever it holds, exactly
+-- as risk_event_row_hash would (NULL as \N); the NOT NULL check then names the orphans.
 UPDATE risk_event_v2 e SET parent_state_hash = i.state_hash
   FROM risk_hourly_state_identity i
  WHERE i.account_id = e.account_id AND i.hour_ts = e.hour_ts
    AND e.parent_state_hash IS DISTINCT FROM i.state_hash;
-UPDATE risk_event_v2 t SET row_hash = h.v
-  FROM (SELECT risk_event_id, risk_event_row_hash(risk_event_id, account_id, hour_ts, event_type, from_state,
-                                                  to_state, drawdown, parent_state_hash) AS v
-          FROM risk_event_v2) h
- WHERE h.risk_event_id = t.risk_event_id AND t.row_hash IS DISTINCT FROM h.v;
+UPDATE risk_event_v2 t
+   SET row_hash = encode(sha256(convert_to(array_to_string(ARRAY[
+           t.risk_event_id::text, t.account_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), t.event_type,
+           t.from_state, t.to_state, round(t.drawdown, 8)::text, t.parent_state_hash], '|', '\N'), 'UTF8')), 'hex')
+ WHERE t.row_hash IS NULL
+    OR t.row_hash <> encode(sha256(convert_to(array_to_string(ARRAY[
+           t.risk_event_id::text, t.account_id::text,
+           to_char(t.hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), t.event_type,
+           t.from_state, t.to_state, round(t.drawdown, 8)::text, t.parent_state_hash], '|', '\N'), 'UTF8')), 'hex');
 
 ALTER TABLE order_fill_v2  ENABLE TRIGGER trg_order_fill_append_only;
 ALTER TABLE cash_ledger_v2 ENABLE TRIGGER trg_cash_ledger_append_only;
 ALTER TABLE risk_event_v2  ENABLE TRIGGER trg_risk_event_append_only;
 
+-- The secondary indexes dropped above, rebuilt from their saved definitions.
+DO $$
+DECLARE
+    def text;
+BEGIN
+    FOR def IN SELECT json_array_elements_text(current_setting('migrations.step_6_secondary_indexes')::json) LOOP
+        EXECUTE def;
+    END LOOP;
+END $$;
+
+-- Spot check: the expressions above are the canon. For the first rows (in key order) of every
+-- table, the stored hashes must equal what the `<table>_row_hash` functions compute from the
+-- stored columns; a mismatch means this file and phase_1a/002_hash_functions.sql disagree.
+DO $$
+DECLARE
+    c   record;
+    bad bigint;
+BEGIN
+    FOR c IN SELECT * FROM (VALUES
+        ('regime_output_v2', 'regime_output_id',
+         'regime_output_row_hash(regime_output_id, model_id, hour_ts, regime, score)'),
+        ('model_prediction_v2', 'prediction_id',
+         'model_prediction_row_hash(prediction_id, model_id, instrument_id, hour_ts, feature_hour_ts, feature_hash, score)'),
+        ('meta_learner_component_v2', 'meta_prediction_id, base_prediction_id',
+         'meta_learner_component_row_hash(meta_prediction_id, base_prediction_id, weight)'),
+        ('trade_signal_v2', 'signal_id',
+         'trade_signal_row_hash(signal_id, account_id, instrument_id, hour_ts, prediction_id, regime_output_id, target_weight)'),
+        ('order_request_v2', 'order_id',
+         'order_request_row_hash(order_id, account_id, signal_id, instrument_id, side, quantity, reference_price, '
+         'requested_ts, risk_hour_ts, parent_signal_hash, risk_state_hash)'),
+        ('order_fill_v2', 'fill_id',
+         'order_fill_row_hash(fill_id, account_id, order_id, instrument_id, side, fill_ts, fill_qty, '
+         'reference_price, fill_price, fee, slippage_cost, parent_order_hash)'),
+        ('position_lot_v2', 'lot_id',
+         'position_lot_row_hash(lot_id, account_id, instrument_id, opening_fill_id, opened_ts, original_qty, '
+         'cost_basis, parent_fill_hash)'),
+        ('executed_trade_v2', 'executed_trade_id',
+         'executed_trade_row_hash(executed_trade_id, account_id, instrument_id, lot_id, sell_fill_id, executed_ts, '
+         'quantity, proceeds, cost_basis, realized_pnl, parent_fill_hash, parent_lot_hash)'),
+        ('cash_ledger_v2', 'account_id, ledger_seq',
+         'cash_ledger_row_hash(account_id, ledger_seq, entry_ts, entry_type, amount, balance_after, fill_id, prev_hash)'),
+        ('risk_event_v2', 'risk_event_id',
+         'risk_event_row_hash(risk_event_id, account_id, hour_ts, event_type, from_state, to_state, drawdown, '
+         'parent_state_hash)')) AS v(tbl, key, fn)
+    LOOP
+        EXECUTE format('SELECT count(*) FROM (SELECT row_hash, %s AS canon FROM %I ORDER BY %s LIMIT 8) s
+                         WHERE row_hash IS NOT NULL AND row_hash <> canon', c.fn, c.tbl, c.key)
+            INTO bad;
+        IF bad > 0 THEN
+            RAISE EXCEPTION 'STEP_6_M9_HASH_ADDITIONS: backfilled %.row_hash differs from %: the inline canon drifted',
+                c.tbl, split_part(c.fn, '(', 1);
+        END IF;
+    END LOOP;
+END $$;
+
 -- Every required hash present, else abort naming the columns ---------------------------------------
+-- One ALTER TABLE per table sets all its hash columns NOT NULL together, in one validating scan.
+-- Only when that fails (a NULL somewhere) are the NULLs counted, per column, for the message.
 
 DO $$
 DECLARE
     c       record;
-    n       bigint;
+    counts  bigint[];
     missing text[] := '{}';
 BEGIN
     FOR c IN SELECT * FROM (VALUES
-        ('regime_output_v2', 'row_hash'), ('model_prediction_v2', 'row_hash'),
-        ('meta_learner_component_v2', 'row_hash'), ('trade_signal_v2', 'row_hash'),
-        ('order_request_v2', 'parent_signal_hash'), ('order_request_v2', 'row_hash'),
-        ('order_fill_v2', 'parent_order_hash'), ('order_fill_v2', 'row_hash'),
-        ('position_lot_v2', 'parent_fill_hash'), ('position_lot_v2', 'row_hash'),
-        ('executed_trade_v2', 'parent_fill_hash'), ('executed_trade_v2', 'parent_lot_hash'),
-        ('executed_trade_v2', 'row_hash'),
-        ('cash_ledger_v2', 'prev_hash'), ('cash_ledger_v2', 'row_hash'),
-        ('risk_event_v2', 'parent_state_hash'), ('risk_event_v2', 'row_hash')) AS v(tbl, col)
+        (1, 'regime_output_v2', ARRAY['row_hash']), (2, 'model_prediction_v2', ARRAY['row_hash']),
+        (3, 'meta_learner_component_v2', ARRAY['row_hash']), (4, 'trade_signal_v2', ARRAY['row_hash']),
+        (5, 'order_request_v2', ARRAY['parent_signal_hash', 'row_hash']),
+        (6, 'order_fill_v2', ARRAY['parent_order_hash', 'row_hash']),
+        (7, 'position_lot_v2', ARRAY['parent_fill_hash', 'row_hash']),
+        (8, 'executed_trade_v2', ARRAY['parent_fill_hash', 'parent_lot_hash', 'row_hash']),
+        (9, 'cash_ledger_v2', ARRAY['prev_hash', 'row_hash']),
+        (10, 'risk_event_v2', ARRAY['parent_state_hash', 'row_hash'])) AS v(ord, tbl, cols)
+        ORDER BY ord
     LOOP
-        EXECUTE format('SELECT count(*) FROM %I WHERE %I IS NULL', c.tbl, c.col) INTO n;
-        IF n > 0 THEN
-            missing := missing || format('%s.%s: %s rows', c.tbl, c.col, n);
-        ELSE
-            EXECUTE format('ALTER TABLE %I ALTER COLUMN %I SET NOT NULL', c.tbl, c.col);
-        END IF;
+        BEGIN
+            EXECUTE format('ALTER TABLE %I %s', c.tbl,
+                           (SELECT string_agg(format('ALTER COLUMN %I SET NOT NULL', col), ', ' ORDER BY n)
+                              FROM unnest(c.cols) WITH ORDINALITY AS u(col, n)));
+        EXCEPTION WHEN not_null_violation THEN
+            EXECUTE format('SELECT ARRAY[%s]::bigint[] FROM %I',
+                           (SELECT string_agg(format('count(*) FILTER (WHERE %I IS NULL)', col), ', ' ORDER BY n)
+                              FROM unnest(c.cols) WITH ORDINALITY AS u(col, n)),
+                           c.tbl)
+                INTO counts;
+            FOR i IN 1 .. cardinality(c.cols) LOOP
+                IF counts[i] > 0 THEN
+                    missing := missing || format('%s.%s: %s rows', c.tbl, c.cols[i], counts[i]);
+                END IF;
+            END LOOP;
+        END;
     END LOOP;
     IF cardinality(missing) > 0 THEN
         RAISE EXCEPTION 'STEP_6_M9_HASH_ADDITIONS: hashes could not be derived (missing parent row or ledger_seq gap): %',
