@@ -105,3 +105,47 @@ fn a_bad_replay_file_is_one_clear_line() {
     );
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn doctor_reports_facts_and_fails_with_the_fixes_when_nothing_can_serve() {
+    let (ok, out) = run(&["doctor"]);
+    assert!(ok, "{out}");
+    for key in [
+        "backend: native",
+        "postgres: ",
+        "timescaledb: ",
+        "license: ",
+        "data_dir: ",
+        "docker: ",
+        "cold_start_ms: ",
+        "clone_ms_median: ",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(key)),
+            "missing {key:?} in:\n{out}"
+        );
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("doctor")
+        .env("HARNESS_BACKEND", "auto")
+        .env_remove("HARNESS_DATABASE_URL")
+        .env("HARNESS_PG_CONFIG", "/nonexistent/pg_config")
+        .env("DOCKER_HOST", "unix:///nonexistent/harness-no-docker.sock")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("backend: none"), "{text}");
+    let err = text
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{text}"));
+    for fix in [
+        "ci/install-timescaledb",
+        "Docker engine",
+        "HARNESS_DATABASE_URL",
+    ] {
+        assert!(err.contains(fix), "{fix:?} missing from {err}");
+    }
+}
