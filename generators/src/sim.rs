@@ -1257,56 +1257,12 @@ impl<'a> Sim<'a> {
                 ),
             });
         }
-        let market_value = at_scale(market_value, MONEY_SCALE);
-        let cash = book.cash;
-        let equity = at_scale(cash + market_value, MONEY_SCALE);
-        let peak = at_scale(book.peak.map_or(equity, |p| p.max(equity)), MONEY_SCALE);
-        let portfolio_hash =
-            portfolio_state_hash(account_id, hour_ts, cash, market_value, equity, peak);
-        self.world
-            .portfolio_hourly_state
-            .push(PortfolioHourlyState {
-                account_id,
-                hour_ts,
-                cash,
-                market_value,
-                equity,
-                peak_equity: peak,
-                state_hash: portfolio_hash.clone(),
-            });
-        let gross_exposure = if equity.is_zero() {
-            zero
-        } else {
-            at_scale(market_value / equity, MONEY_SCALE)
-        };
-        let drawdown = if peak.is_zero() {
-            zero
-        } else {
-            at_scale(Decimal::ONE - equity / peak, MONEY_SCALE)
-        };
-        let state = if drawdown >= HALTED_DRAWDOWN {
-            TradingState::Halted
-        } else if drawdown >= REDUCE_ONLY_DRAWDOWN {
-            TradingState::ReduceOnly
-        } else {
-            TradingState::Normal
-        };
-        self.world.risk_hourly_state.push(RiskHourlyState {
-            account_id,
-            hour_ts,
-            gross_exposure,
-            drawdown,
-            trading_state: state,
-            state_hash: risk_state_hash(
-                account_id,
-                hour_ts,
-                gross_exposure,
-                drawdown,
-                state.as_str(),
-                &portfolio_hash,
-            ),
-            parent_portfolio_hash: portfolio_hash,
-        });
+        let (portfolio, risk) =
+            portfolio_and_risk(account_id, hour_ts, book.cash, market_value, book.peak);
+        let (equity, peak) = (portfolio.equity, portfolio.peak_equity);
+        let (state, drawdown) = (risk.trading_state, risk.drawdown);
+        self.world.portfolio_hourly_state.push(portfolio);
+        self.world.risk_hourly_state.push(risk);
         let from = book.last_state;
         if state != from {
             let id = next(&mut self.ids.risk_event);
@@ -1329,6 +1285,68 @@ impl<'a> Sim<'a> {
             cluster_exposure: exposure,
         });
     }
+}
+
+/// The portfolio and risk states at the end of an hour (CONTRACT section 2) from the account's
+/// cash, its positions' summed market value and the previous peak equity. Shared by the
+/// simulator's running books and the replay from events (`states`), which differ in where
+/// cash and market value come from, not in these formulas.
+pub(crate) fn portfolio_and_risk(
+    account_id: i64,
+    hour_ts: DateTime<Utc>,
+    cash: Decimal,
+    market_value: Decimal,
+    previous_peak: Option<Decimal>,
+) -> (PortfolioHourlyState, RiskHourlyState) {
+    let zero = at_scale(Decimal::ZERO, MONEY_SCALE);
+    let market_value = at_scale(market_value, MONEY_SCALE);
+    let equity = at_scale(cash + market_value, MONEY_SCALE);
+    let peak = at_scale(previous_peak.map_or(equity, |p| p.max(equity)), MONEY_SCALE);
+    let portfolio_hash =
+        portfolio_state_hash(account_id, hour_ts, cash, market_value, equity, peak);
+    let gross_exposure = if equity.is_zero() {
+        zero
+    } else {
+        at_scale(market_value / equity, MONEY_SCALE)
+    };
+    let drawdown = if peak.is_zero() {
+        zero
+    } else {
+        at_scale(Decimal::ONE - equity / peak, MONEY_SCALE)
+    };
+    let state = if drawdown >= HALTED_DRAWDOWN {
+        TradingState::Halted
+    } else if drawdown >= REDUCE_ONLY_DRAWDOWN {
+        TradingState::ReduceOnly
+    } else {
+        TradingState::Normal
+    };
+    let risk = RiskHourlyState {
+        account_id,
+        hour_ts,
+        gross_exposure,
+        drawdown,
+        trading_state: state,
+        state_hash: risk_state_hash(
+            account_id,
+            hour_ts,
+            gross_exposure,
+            drawdown,
+            state.as_str(),
+            &portfolio_hash,
+        ),
+        parent_portfolio_hash: portfolio_hash.clone(),
+    };
+    let portfolio = PortfolioHourlyState {
+        account_id,
+        hour_ts,
+        cash,
+        market_value,
+        equity,
+        peak_equity: peak,
+        state_hash: portfolio_hash,
+    };
+    (portfolio, risk)
 }
 
 #[cfg(test)]

@@ -7,13 +7,11 @@
 //! `cash_ledger` and `feature_snapshot` only. Three derivations (simulator, this replay, SQL)
 //! that agree row for row, hashes included, leave little room for a shared mistake.
 
-use crate::hash::{
-    at_scale, portfolio_state_hash, position_state_hash, risk_state_hash, MONEY_SCALE,
-};
+use crate::hash::{at_scale, position_state_hash, MONEY_SCALE};
 use crate::model::{
     PortfolioHourlyState, PositionHourlyState, RiskHourlyState, Side, TradingState, World,
 };
-use crate::sim::{HALTED_DRAWDOWN, REDUCE_ONLY_DRAWDOWN};
+use crate::sim::portfolio_and_risk;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -205,55 +203,17 @@ pub fn replay_hourly_states(world: &World) -> HourlyStates {
                     ),
                 });
             }
-            let market_value = at_scale(market_value, MONEY_SCALE);
-            let cash = at_scale(cur.cash, MONEY_SCALE);
-            let equity = at_scale(cash + market_value, MONEY_SCALE);
-            let peak = at_scale(cur.peak.map_or(equity, |p| p.max(equity)), MONEY_SCALE);
-            cur.peak = Some(peak);
-            let portfolio_hash =
-                portfolio_state_hash(account_id, hour_ts, cash, market_value, equity, peak);
-            out.portfolios.push(PortfolioHourlyState {
+            let (portfolio, risk) = portfolio_and_risk(
                 account_id,
                 hour_ts,
-                cash,
+                at_scale(cur.cash, MONEY_SCALE),
                 market_value,
-                equity,
-                peak_equity: peak,
-                state_hash: portfolio_hash.clone(),
-            });
-            let gross_exposure = if equity.is_zero() {
-                zero
-            } else {
-                at_scale(market_value / equity, MONEY_SCALE)
-            };
-            let drawdown = if peak.is_zero() {
-                zero
-            } else {
-                at_scale(Decimal::ONE - equity / peak, MONEY_SCALE)
-            };
-            let state = if drawdown >= HALTED_DRAWDOWN {
-                TradingState::Halted
-            } else if drawdown >= REDUCE_ONLY_DRAWDOWN {
-                TradingState::ReduceOnly
-            } else {
-                TradingState::Normal
-            };
-            out.risks.push(RiskHourlyState {
-                account_id,
-                hour_ts,
-                gross_exposure,
-                drawdown,
-                trading_state: state,
-                state_hash: risk_state_hash(
-                    account_id,
-                    hour_ts,
-                    gross_exposure,
-                    drawdown,
-                    state.as_str(),
-                    &portfolio_hash,
-                ),
-                parent_portfolio_hash: portfolio_hash,
-            });
+                cur.peak,
+            );
+            cur.peak = Some(portfolio.peak_equity);
+            let (state, drawdown) = (risk.trading_state, risk.drawdown);
+            out.portfolios.push(portfolio);
+            out.risks.push(risk);
             if state != cur.state {
                 out.changes.push(StateChange {
                     account_id,
