@@ -2,79 +2,42 @@
 //! over the seeded rows: hashes, fee and slippage formulas, ledger continuity, FIFO lots,
 //! hourly states, risk gate, cluster cap, walk-forward.
 //!
-//! Runs only when `GENERATORS_TEST_URL` names a server (any database on it; each test creates
-//! and drops its own database). Without it every test prints that it skipped and passes.
-//! `GENERATORS_BENCH=1` additionally seeds a ~100k-fill world (`GENERATORS_BENCH_FILLS`) and
-//! prints the throughput, with bulk FK verification (`GENERATORS_BENCH_ROW_FK=1`: per-row FK
-//! triggers instead; `GENERATORS_BENCH_VERIFY=1`: also run the SQL rules, slow at that size).
+//! Each test seeds into its own database cloned from the harness's Phase 1A template (the
+//! seeding throughput is measured by `cargo bench -p benches --bench seed`).
 
 use generators::{
     fixture_world, generate, seed_world, seed_world_with, SeedOptions, World, WorldParams,
 };
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection, Row};
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
-
-const BASELINE: &str = include_str!("../../migrations/sql/phase_1a/001_baseline.sql");
+use harness::TestDb;
+use sqlx::{Connection, PgConnection, Row};
 
 /// The SQL form of the hash canon's timestamp.
 const TS: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#;
 
-fn server_url() -> Option<String> {
-    match std::env::var("GENERATORS_TEST_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: GENERATORS_TEST_URL is not set");
-            None
-        }
-    }
-}
-
-/// A fresh database with the Phase 1A baseline, dropped on `finish`.
+/// A fresh database with the Phase 1A schema, cloned from the harness's template on the
+/// test process's server (native cluster, container, or `HARNESS_DATABASE_URL`): these tests
+/// always run, and a missing TimescaleDB fails them with the harness's explanation.
 struct Scratch {
-    admin: PgConnection,
+    db: TestDb,
     conn: PgConnection,
-    name: String,
 }
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Scratch {
-    async fn new(url: &str, tag: &str) -> Scratch {
-        let opts = PgConnectOptions::from_str(url).unwrap_or_else(|e| panic!("bad url: {e}"));
-        let mut admin = opts
+    async fn new(tag: &str) -> Scratch {
+        let db = TestDb::new()
+            .await
+            .unwrap_or_else(|e| panic!("{tag}: database: {e}"));
+        let conn = db
             .connect()
             .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        let name = format!(
-            "generators_{tag}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap_or_else(|e| panic!("create database: {e}"));
-        let mut conn = opts
-            .clone()
-            .database(&name)
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("connect {name}: {e}"));
-        sqlx::raw_sql(BASELINE)
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("baseline: {e}"));
-        Scratch { admin, conn, name }
+            .unwrap_or_else(|e| panic!("{tag}: connect {}: {e}", db.name()));
+        Scratch { db, conn }
     }
 
-    async fn finish(mut self) {
+    /// Close the connection; the database is dropped with `db` (kept if the test panicked).
+    async fn finish(self) {
         let _ = self.conn.close().await;
-        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {}", self.name))
-            .execute(&mut self.admin)
-            .await;
+        drop(self.db);
     }
 }
 
@@ -283,8 +246,8 @@ const BULK: SeedOptions = SeedOptions {
     verify_foreign_keys_in_bulk: true,
 };
 
-async fn seed_and_verify(url: &str, tag: &str, world: &World, options: &SeedOptions) {
-    let mut db = Scratch::new(url, tag).await;
+async fn seed_and_verify(tag: &str, world: &World, options: &SeedOptions) {
+    let mut db = Scratch::new(tag).await;
     let stats = seed_world_with(&mut db.conn, world, options)
         .await
         .unwrap_or_else(|e| panic!("seed: {e}"));
@@ -320,14 +283,12 @@ async fn seed_and_verify(url: &str, tag: &str, world: &World, options: &SeedOpti
 
 #[tokio::test]
 async fn fixture_world_obeys_the_contract_in_sql() {
-    let Some(url) = server_url() else { return };
-    seed_and_verify(&url, "fixture", &fixture_world(), &SeedOptions::default()).await;
-    seed_and_verify(&url, "fixture_bulk", &fixture_world(), &BULK).await;
+    seed_and_verify("fixture", &fixture_world(), &SeedOptions::default()).await;
+    seed_and_verify("fixture_bulk", &fixture_world(), &BULK).await;
 }
 
 #[tokio::test]
 async fn generated_worlds_obey_the_contract_in_sql() {
-    let Some(url) = server_url() else { return };
     for seed in [0_u64, 7, 0xe05f865017030448] {
         let params = WorldParams {
             accounts: 4,
@@ -343,7 +304,6 @@ async fn generated_worlds_obey_the_contract_in_sql() {
             SeedOptions::default()
         };
         seed_and_verify(
-            &url,
             &format!("gen{}", seed % 1000),
             &g.simulation.world,
             &options,
@@ -354,8 +314,7 @@ async fn generated_worlds_obey_the_contract_in_sql() {
 
 #[tokio::test]
 async fn a_failed_seed_rolls_back_and_names_the_table() {
-    let Some(url) = server_url() else { return };
-    let mut db = Scratch::new(&url, "rollback").await;
+    let mut db = Scratch::new("rollback").await;
     let mut world = fixture_world();
     // A fill pointing at an order that does not exist: the FK fails inside order_fill's COPY.
     world.order_fill[0].order_id = 999_999;
@@ -375,8 +334,7 @@ async fn a_failed_seed_rolls_back_and_names_the_table() {
 
 #[tokio::test]
 async fn bulk_foreign_key_verification_catches_orphans_and_user_triggers() {
-    let Some(url) = server_url() else { return };
-    let mut db = Scratch::new(&url, "bulkfk").await;
+    let mut db = Scratch::new("bulkfk").await;
     let mut world = fixture_world();
     world.cash_ledger[5].fill_id = Some(987_654);
     let err = seed_world_with(&mut db.conn, &world, &BULK)
@@ -410,65 +368,4 @@ async fn bulk_foreign_key_verification_catches_orphans_and_user_triggers() {
         trig.contains("trg_noop") && trig.contains("order_fill"),
         "{trig}"
     );
-}
-
-#[tokio::test]
-async fn seeding_throughput_of_a_large_world() {
-    let Some(url) = server_url() else { return };
-    if std::env::var("GENERATORS_BENCH").is_err() {
-        eprintln!("skipped: GENERATORS_BENCH is not set");
-        return;
-    }
-    let fills: u64 = std::env::var("GENERATORS_BENCH_FILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
-    let params = WorldParams {
-        accounts: 10,
-        instruments: 20,
-        hours: 720,
-        target_fills: fills,
-    };
-    let t = Instant::now();
-    let g = generate(42, &params).unwrap_or_else(|e| panic!("{e}"));
-    let gen_time = t.elapsed();
-    let world = g.simulation.world;
-    let t = Instant::now();
-    let text_len = world.copy_text().len();
-    let render_time = t.elapsed();
-    let bulk = std::env::var("GENERATORS_BENCH_ROW_FK").is_err();
-    let options = SeedOptions {
-        verify_foreign_keys_in_bulk: bulk,
-    };
-    let mut db = Scratch::new(&url, "bench").await;
-    let stats = seed_world_with(&mut db.conn, &world, &options)
-        .await
-        .unwrap_or_else(|e| panic!("seed: {e}"));
-    let verify = if std::env::var("GENERATORS_BENCH_VERIFY").is_ok() {
-        check_rules(&mut db.conn, "bench").await
-    } else {
-        Vec::new()
-    };
-    db.finish().await;
-    eprintln!(
-        "bench: bulk_fk {bulk} fills {} rows {} generate {:?} render {:?} ({} MiB) seed {:?} => {:.0} rows/s",
-        world.order_fill.len(),
-        stats.total_rows,
-        gen_time,
-        render_time,
-        text_len >> 20,
-        stats.elapsed,
-        stats.rows_per_second()
-    );
-    for t in &stats.tables {
-        eprintln!(
-            "bench: {:>24} {:>8} rows {:>8.1} ms {:>8.0} rows/s",
-            t.table,
-            t.rows,
-            t.elapsed.as_secs_f64() * 1e3,
-            t.rows as f64 / t.elapsed.as_secs_f64().max(1e-9)
-        );
-    }
-    assert_eq!(stats.total_rows, world.total_rows());
-    assert!(verify.is_empty(), "{verify:?}");
 }
