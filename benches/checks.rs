@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p benches --bench checks`. `CHECKS_BENCH_FILLS` (default 100000) sets the
 //! generated world's target fill count (40 accounts x 20 instruments x 720 hours); each check's
-//! own time on the first run is printed to stderr before the timed iterations.
+//! own time on the first run is printed to stderr before the timed iterations. Each world is
+//! timed on one connection (`run_checks`) and on two over one snapshot (`run_checks_parallel`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use harness::template::TemplateSpec;
@@ -13,7 +14,7 @@ use invariants::TableSet;
 use sqlx::PgConnection;
 
 /// Seed `world` into a fresh Phase 1A database and migrate it through Phase 1C.
-async fn migrated(world: &generators::World) -> (TestDb, PgConnection) {
+async fn migrated(world: &generators::World) -> (TestDb, PgConnection, PgConnection) {
     let server = harness::shared_server()
         .await
         .expect("server (run ci/install-timescaledb)");
@@ -40,7 +41,8 @@ async fn migrated(world: &generators::World) -> (TestDb, PgConnection) {
         .execute(&mut conn)
         .await
         .expect("vacuum analyze");
-    (db, conn)
+    let helper = db.connect().await.expect("connect helper");
+    (db, conn, helper)
 }
 
 /// Run the twelve checks once, assert a clean world, print each one's time.
@@ -67,7 +69,8 @@ fn checks(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
 
-    let (_fixture_db, mut fixture) = rt.block_on(migrated(&generators::fixture_world()));
+    let (_fixture_db, mut fixture, fixture_helper) =
+        rt.block_on(migrated(&generators::fixture_world()));
     rt.block_on(once(&mut fixture, "fixture"));
     let params = generators::WorldParams {
         accounts: 40,
@@ -75,7 +78,8 @@ fn checks(c: &mut Criterion) {
         hours: 720,
         target_fills: fills,
     };
-    let (_big_db, mut big) = rt.block_on(migrated(&generators::generate_world(11, &params)));
+    let (_big_db, mut big, big_helper) =
+        rt.block_on(migrated(&generators::generate_world(11, &params)));
     let n: i64 = rt
         .block_on(sqlx::query_scalar("SELECT count(*) FROM order_fill").fetch_one(&mut big))
         .expect("count fills");
@@ -94,6 +98,18 @@ fn checks(c: &mut Criterion) {
             .expect("checks")
         })
     });
+    let mut helpers = vec![fixture_helper];
+    g.bench_function("all_twelve_fixture_world_two_connections", |b| {
+        b.iter(|| {
+            rt.block_on(invariants::run_checks_parallel(
+                &mut fixture,
+                &mut helpers,
+                TableSet::CanonicalAfterCutover,
+                10,
+            ))
+            .expect("checks")
+        })
+    });
     g.sample_size(10);
     g.measurement_time(std::time::Duration::from_secs(60));
     g.bench_function(format!("all_twelve_{fills}_fill_world"), |b| {
@@ -106,6 +122,21 @@ fn checks(c: &mut Criterion) {
             .expect("checks")
         })
     });
+    let mut helpers = vec![big_helper];
+    g.bench_function(
+        format!("all_twelve_{fills}_fill_world_two_connections"),
+        |b| {
+            b.iter(|| {
+                rt.block_on(invariants::run_checks_parallel(
+                    &mut big,
+                    &mut helpers,
+                    TableSet::CanonicalAfterCutover,
+                    10,
+                ))
+                .expect("checks")
+            })
+        },
+    );
     g.finish();
 }
 

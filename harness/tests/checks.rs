@@ -1070,13 +1070,20 @@ fn corruption(check: &str, rule: &str) -> &'static Corruption {
 /// A corruption committed after STEP_7B (as a bad backfill would) makes the resumed run's
 /// STEP_8 fail with every failing check and its count, the lock held and STEP_9 not run.
 #[rstest]
-#[case::one_check("walk_forward_contamination", "prediction_in_training_window")]
-#[case::several_checks("fee_formula", "fee_mismatch")]
+#[case::one_check("walk_forward_contamination", "prediction_in_training_window", false)]
+#[case::several_checks("fee_formula", "fee_mismatch", false)]
+#[case::one_check_parallel_gate(
+    "walk_forward_contamination",
+    "prediction_in_training_window",
+    true
+)]
+#[case::several_checks_parallel_gate("fee_formula", "fee_mismatch", true)]
 #[tokio::test]
 async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
     #[future(awt)] db: TestDb,
     #[case] check: &str,
     #[case] rule: &str,
+    #[case] parallel: bool,
 ) {
     let mut conn = seeded_fixture(&db).await;
     phase_1b(&mut conn).await;
@@ -1099,7 +1106,15 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
         "{check} must fail: {expected:?}"
     );
 
-    let err = match run_phase_1c(&mut conn, &RunOptions::default()).await {
+    let gate = InvariantsGate {
+        helper: parallel.then(|| db.connect_options()),
+        ..InvariantsGate::default()
+    };
+    let options = RunOptions {
+        gate: Some(std::sync::Arc::new(gate.clone())),
+        ..RunOptions::default()
+    };
+    let err = match run_phase_1c(&mut conn, &options).await {
         Ok(o) => panic!(
             "STEP_8 must fail on {check}/{rule}; the run completed: {:#?}",
             o.steps
@@ -1121,7 +1136,7 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
         *message,
         format!(
             "validation failed ({}): {}",
-            InvariantsGate::default().name(),
+            gate.name(),
             expected.join(", ")
         )
     );
@@ -1160,6 +1175,92 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
         !log.iter().any(|r| r.step_name == "STEP_9_UNLOCK"),
         "STEP_9 must not run"
     );
+}
+
+// Parallel checks ------------------------------------------------------------------------------
+
+/// What two runs must agree on (everything but the time taken).
+fn verdicts(outcomes: &[CheckOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {:?} {:?} {:?} {:?}",
+                o.check, o.violations, o.sample, o.rules_checked, o.rules_not_applicable
+            )
+        })
+        .collect()
+}
+
+/// Over one exported snapshot, the checks spread over two or three connections report exactly
+/// what one connection reports (violations, samples, rules), in the same order, on a database
+/// with violations of several checks committed; a helper on another database or inside a
+/// transaction is refused with a message saying so, and every connection stays usable.
+#[rstest]
+#[tokio::test]
+async fn parallel_checks_report_what_serial_checks_report(#[future(awt)] db: TestDb) {
+    let mut conn = migrated_fixture(&db).await;
+    let set = TableSet::CanonicalAfterCutover;
+    for (check, rule) in [
+        ("fee_formula", "fee_mismatch"),
+        (
+            "walk_forward_contamination",
+            "prediction_in_training_window",
+        ),
+        ("ledger_continuity", "ledger_seq_gap"),
+    ] {
+        let c = corruption(check, rule);
+        exec(&mut conn, &ok(c.sql_for(set), label(c))).await;
+    }
+    let serial = checks(&mut conn, set).await;
+    let failing: Vec<&str> = serial
+        .iter()
+        .filter(|o| o.violations.unwrap_or(0) > 0)
+        .map(|o| o.check)
+        .collect();
+    for check in [
+        "fee_formula",
+        "walk_forward_contamination",
+        "ledger_continuity",
+    ] {
+        assert!(failing.contains(&check), "{check} must fail: {failing:?}");
+    }
+    for helpers in [1, 2] {
+        let mut pool = Vec::new();
+        for _ in 0..helpers {
+            pool.push(ok(db.connect().await, "helper connection"));
+        }
+        let parallel = ok(
+            invariants::run_checks_parallel(&mut conn, &mut pool, set, 10).await,
+            format!("run_checks_parallel with {helpers} helpers"),
+        );
+        assert_eq!(verdicts(&parallel), verdicts(&serial), "{helpers} helpers");
+        assert!(
+            !conn.is_in_transaction() && pool.iter().all(|h| !h.is_in_transaction()),
+            "every transaction closed"
+        );
+    }
+
+    let other = ok(TestDb::new().await, "a second database");
+    let mut foreign = vec![ok(other.connect().await, "connect to the second database")];
+    let err = match invariants::run_checks_parallel(&mut conn, &mut foreign, set, 10).await {
+        Ok(_) => panic!("a helper on another database must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("same database"), "{err}");
+
+    let mut busy = ok(db.connect().await, "helper connection");
+    // Leave the helper inside an open transaction (forgetting the guard skips its rollback).
+    std::mem::forget(ok(busy.begin().await, "BEGIN on the helper"));
+    let mut busy = vec![busy];
+    let err = match invariants::run_checks_parallel(&mut conn, &mut busy, set, 10).await {
+        Ok(_) => panic!("a helper inside a transaction must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("already in a transaction"), "{err}");
+
+    // The main connection is usable after both refusals.
+    assert_eq!(verdicts(&checks(&mut conn, set).await), verdicts(&serial));
 }
 
 // Timing on a bulk world ----------------------------------------------------------------------

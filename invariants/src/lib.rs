@@ -18,7 +18,7 @@ pub mod template;
 
 pub use runner::{
     check_rules, check_sql, explain_check, load_catalog, render_check, run_check, run_checks,
-    run_checks_within,
+    run_checks_parallel, run_checks_within,
 };
 pub use structure::{confirm_structure, Structure};
 

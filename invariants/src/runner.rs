@@ -1,6 +1,7 @@
 //! Running the checks: render for the database's catalog, count and sample inside one READ ONLY
 //! transaction.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use sqlx::{Connection, PgConnection, Row};
@@ -218,13 +219,27 @@ const SESSION_SETTINGS: [(&str, &str); 4] = [
     ),
 ];
 
-async fn prepare(conn: &mut PgConnection, set: TableSet) -> Result<Catalog, InvariantsError> {
+/// A session-level refusal (no database error behind it), e.g. a connection in the wrong state.
+fn refusal(set: TableSet, what: &'static str, detail: String) -> InvariantsError {
+    InvariantsError::Session {
+        what,
+        set,
+        source: sqlx::Error::Protocol(detail),
+    }
+}
+
+async fn apply_settings(conn: &mut PgConnection, set: TableSet) -> Result<(), InvariantsError> {
     for (what, sql) in SESSION_SETTINGS {
         sqlx::query(sql)
             .execute(&mut *conn)
             .await
             .map_err(|source| InvariantsError::Session { what, set, source })?;
     }
+    Ok(())
+}
+
+async fn prepare(conn: &mut PgConnection, set: TableSet) -> Result<Catalog, InvariantsError> {
+    apply_settings(conn, set).await?;
     let catalog = load_catalog(conn)
         .await
         .map_err(|source| InvariantsError::Session {
@@ -259,11 +274,11 @@ async fn read_only(
 ) -> Result<Vec<CheckOutcome>, InvariantsError> {
     let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
     if conn.is_in_transaction() {
-        return Err(InvariantsError::Session {
-            what: "BEGIN READ ONLY (connection already in a transaction; use run_checks_within)",
+        return Err(refusal(
             set,
-            source: sqlx::Error::Protocol("connection already in a transaction".to_string()),
-        });
+            "BEGIN READ ONLY (connection already in a transaction; use run_checks_within)",
+            "connection already in a transaction".to_string(),
+        ));
     }
     // Dropping the transaction on an early return rolls it back.
     let mut tx = conn
@@ -276,12 +291,11 @@ async fn read_only(
         .await
         .map_err(session("reading transaction_read_only"))?;
     if mode != "on" {
-        return Err(InvariantsError::Session {
-            what:
-                "BEGIN READ ONLY (the connection was already inside a read-write transaction block)",
+        return Err(refusal(
             set,
-            source: sqlx::Error::Protocol(format!("transaction_read_only = {mode}")),
-        });
+            "BEGIN READ ONLY (the connection was already inside a read-write transaction block)",
+            format!("transaction_read_only = {mode}"),
+        ));
     }
     let outcomes = within(&mut tx, set, names, sample).await?;
     tx.rollback()
@@ -297,6 +311,142 @@ pub async fn run_checks(
     sample: usize,
 ) -> Result<Vec<CheckOutcome>, InvariantsError> {
     read_only(conn, set, &CHECK_NAMES, sample).await
+}
+
+/// The checks from the most to the least expensive on generated worlds (measured with
+/// `cargo bench -p benches --bench checks`): handing them out in this order to parallel
+/// connections keeps the longest one from starting last.
+const COST_ORDER: [&str; 12] = [
+    "deterministic_replay_parity",
+    "missing_hash",
+    "walk_forward_contamination",
+    "cluster_cap",
+    "ledger_continuity",
+    "quantity_conservation",
+    "cross_account_isolation",
+    "long_only",
+    "slippage_formula",
+    "fee_formula",
+    "identity_bijection",
+    "no_hypertable_fk",
+];
+
+/// Run all twelve checks on `set` spread over `main` and `helpers` (other connections to the
+/// same database, not inside a transaction), all reading ONE snapshot: `main` opens a
+/// REPEATABLE READ, READ ONLY transaction and exports its snapshot, each helper imports it, and
+/// each connection takes the next check (most expensive first) until none is left. Outcomes
+/// come back in [`CHECK_NAMES`] order, exactly as [`run_checks`] would return them; with no
+/// helper this is [`run_checks`].
+pub async fn run_checks_parallel(
+    main: &mut PgConnection,
+    helpers: &mut [PgConnection],
+    set: TableSet,
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    if helpers.is_empty() {
+        return run_checks(main, set, sample).await;
+    }
+    let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
+    if main.is_in_transaction() || helpers.iter().any(|h| h.is_in_transaction()) {
+        return Err(refusal(
+            set,
+            "BEGIN (a connection given to run_checks_parallel is already in a transaction)",
+            "connection already in a transaction".to_string(),
+        ));
+    }
+    // Dropping the transactions on an early return rolls them back.
+    let mut tx = main
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(session("BEGIN REPEATABLE READ READ ONLY"))?;
+    let (mode, snapshot): (String, String) =
+        sqlx::query_as("SELECT current_setting('transaction_read_only'), pg_export_snapshot()")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(session("exporting the snapshot"))?;
+    if mode != "on" {
+        return Err(refusal(
+            set,
+            "BEGIN READ ONLY (the connection was already inside a read-write transaction block)",
+            format!("transaction_read_only = {mode}"),
+        ));
+    }
+    let catalog = prepare(&mut tx, set).await?;
+    let mut rendered = Vec::with_capacity(COST_ORDER.len());
+    for check in COST_ORDER {
+        rendered.push((check, render_check(check, set, &catalog)?));
+    }
+    let mut helper_txs = Vec::with_capacity(helpers.len());
+    for h in helpers.iter_mut() {
+        let mut htx = h
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(session(
+                "BEGIN REPEATABLE READ READ ONLY on a helper connection",
+            ))?;
+        // Fails on a helper connected to another database: the snapshot is per database.
+        sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            .execute(&mut *htx)
+            .await
+            .map_err(session(
+                "importing the snapshot on a helper connection (is it on the same database?)",
+            ))?;
+        // A BEGIN the caller sent as raw SQL would make ours a no-op: verify what we got.
+        let mode: (String, String) = sqlx::query_as(
+            "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')",
+        )
+        .fetch_one(&mut *htx)
+        .await
+        .map_err(session("reading a helper's transaction mode"))?;
+        if mode.0 != "repeatable read" || mode.1 != "on" {
+            return Err(refusal(
+                set,
+                "BEGIN REPEATABLE READ READ ONLY on a helper connection",
+                format!(
+                    "helper transaction is {} with read_only = {}",
+                    mode.0, mode.1
+                ),
+            ));
+        }
+        apply_settings(&mut htx, set).await?;
+        helper_txs.push(htx);
+    }
+    let next = AtomicUsize::new(0);
+    let mut workers = Vec::with_capacity(helper_txs.len() + 1);
+    workers.push(drain(&mut tx, &next, &rendered, set, sample));
+    for htx in helper_txs.iter_mut() {
+        workers.push(drain(htx, &next, &rendered, set, sample));
+    }
+    let mut outcomes: Vec<CheckOutcome> = futures::future::try_join_all(workers)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    outcomes.sort_by_key(|o| CHECK_NAMES.iter().position(|n| *n == o.check));
+    for htx in helper_txs {
+        htx.rollback()
+            .await
+            .map_err(session("ROLLBACK of a helper's read-only transaction"))?;
+    }
+    tx.rollback()
+        .await
+        .map_err(session("ROLLBACK of the read-only transaction"))?;
+    Ok(outcomes)
+}
+
+/// One parallel worker: run the next unclaimed check until none is left.
+async fn drain(
+    conn: &mut PgConnection,
+    next: &AtomicUsize,
+    rendered: &[(&'static str, Rendered)],
+    set: TableSet,
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    let mut done = Vec::new();
+    while let Some((check, r)) = rendered.get(next.fetch_add(1, Ordering::Relaxed)) {
+        done.push(run_rendered(conn, check, set, r.clone(), sample).await?);
+    }
+    Ok(done)
 }
 
 /// Run one check on `set` inside its own READ ONLY transaction.

@@ -4,7 +4,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use invariants::{CheckOutcome, TableSet};
-use sqlx::PgConnection;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
 
 /// Why the gate could not produce outcomes (distinct from checks that found violations).
 #[derive(Debug, thiserror::Error)]
@@ -29,32 +30,63 @@ pub trait ValidationGate: Send + Sync {
     fn validate<'a>(&'a self, conn: &'a mut PgConnection) -> ValidationFuture<'a>;
 }
 
-/// The real gate: `invariants::run_checks(conn, TableSet::CanonicalAfterCutover, sample)`.
-#[derive(Debug, Clone, Copy)]
+/// The real gate: `invariants::run_checks(conn, TableSet::CanonicalAfterCutover, sample)`, or
+/// with a helper, [`invariants::run_checks_parallel`] over the migration's connection and one
+/// more connection to the same database (same snapshot, about 1.5x faster on two cores).
+#[derive(Debug, Clone)]
 pub struct InvariantsGate {
     /// Violating rows sampled per check.
     pub sample: usize,
+    /// How to open the helper connection (the database being migrated); `None`: the
+    /// migration's connection alone.
+    pub helper: Option<PgConnectOptions>,
 }
 
 impl Default for InvariantsGate {
     fn default() -> Self {
-        Self { sample: 10 }
+        Self {
+            sample: 10,
+            helper: None,
+        }
     }
 }
 
 impl ValidationGate for InvariantsGate {
     fn name(&self) -> String {
-        "invariants::run_checks(CanonicalAfterCutover)".to_string()
+        match self.helper {
+            None => "invariants::run_checks(CanonicalAfterCutover)".to_string(),
+            Some(_) => {
+                "invariants::run_checks_parallel(CanonicalAfterCutover, 2 connections)".to_string()
+            }
+        }
     }
 
     fn validate<'a>(&'a self, conn: &'a mut PgConnection) -> ValidationFuture<'a> {
         Box::pin(async move {
-            invariants::run_checks(conn, TableSet::CanonicalAfterCutover, self.sample)
-                .await
-                .map_err(|e| GateError {
-                    gate: self.name(),
-                    message: e.to_string(),
-                })
+            let fail = |message: String| GateError {
+                gate: self.name(),
+                message,
+            };
+            let set = TableSet::CanonicalAfterCutover;
+            match &self.helper {
+                None => invariants::run_checks(conn, set, self.sample)
+                    .await
+                    .map_err(|e| fail(e.to_string())),
+                Some(options) => {
+                    let helper = options
+                        .connect()
+                        .await
+                        .map_err(|e| fail(format!("opening the helper connection: {e}")))?;
+                    let mut helpers = [helper];
+                    let outcomes =
+                        invariants::run_checks_parallel(conn, &mut helpers, set, self.sample)
+                            .await
+                            .map_err(|e| fail(e.to_string()));
+                    let [helper] = helpers;
+                    let _ = helper.close().await;
+                    outcomes
+                }
+            }
         })
     }
 }

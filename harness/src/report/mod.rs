@@ -394,11 +394,12 @@ pub fn table_set_for(structure: &Structure) -> TableSet {
 /// Run the twelve checks read-only on the table set the database's state calls for.
 pub async fn rerun_checks(
     conn: &mut PgConnection,
+    helpers: &mut [PgConnection],
     structure: &Structure,
     sample: usize,
 ) -> Result<Validation, ReportError> {
     let set = table_set_for(structure);
-    let checks = invariants::run_checks(conn, set, sample)
+    let checks = invariants::run_checks_parallel(conn, helpers, set, sample)
         .await
         .map_err(|source| ReportError::Checks { set, source })?;
     Ok(validation_from(
@@ -414,9 +415,19 @@ pub async fn gather_database(
     conn: &mut PgConnection,
     sample: usize,
 ) -> Result<ImplementationLog, ReportError> {
+    gather_database_on(conn, &mut [], sample).await
+}
+
+/// [`gather_database`] with the checks spread over `conn` and `helpers` (other connections to
+/// the same database) over one snapshot, as `harness validate` runs them.
+pub async fn gather_database_on(
+    conn: &mut PgConnection,
+    helpers: &mut [PgConnection],
+    sample: usize,
+) -> Result<ImplementationLog, ReportError> {
     read_only_session(conn).await?;
     let facts = read_facts(conn).await?;
-    let validation = rerun_checks(conn, &facts.structure, sample).await?;
+    let validation = rerun_checks(conn, helpers, &facts.structure, sample).await?;
     Ok(assemble(Origin::Database, facts, validation))
 }
 
@@ -437,7 +448,7 @@ pub async fn gather_run(
             TableSet::CanonicalAfterCutover,
             checks,
         ),
-        None => rerun_checks(&mut conn, &facts.structure, DEFAULT_SAMPLE).await?,
+        None => rerun_checks(&mut conn, &mut [], &facts.structure, DEFAULT_SAMPLE).await?,
     };
     let _ = sqlx::Connection::close(conn).await;
     let attempts = report
