@@ -1,5 +1,6 @@
 //! The `harness` command line.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -72,6 +73,9 @@ struct RunArgs {
 
 #[derive(clap::Args, Debug, Clone)]
 struct ValidateArgs {
+    /// The database to audit (postgres://user[:password]@host[:port]/database); defaults to
+    /// `--database-url` / `HARNESS_DATABASE_URL`.
+    url: Option<String>,
     /// Print the full implementation log in this format instead of the check lines.
     #[arg(long, value_enum)]
     format: Option<ReportFormat>,
@@ -85,7 +89,7 @@ enum Command {
     /// Provision a fresh database, seed a world, run the whole migration (Phase 1B, Phase 1C
     /// Revision B), print every step; exit 0 only on success.
     Run(RunArgs),
-    /// Audit the existing database named by `--database-url`, read-only: the twelve checks
+    /// Audit an existing database (URL argument, else `--database-url`), read-only: the twelve checks
     /// (`<check_name>: <count>` or `n/a`), their samples, the structural confirmations. Exits 0
     /// only when all twelve are zero (and, past the cutover, every confirmation holds), 1 on
     /// violations, 2 when the database cannot be read.
@@ -241,61 +245,75 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn print_steps(outcome: &RunOutcome) {
+fn print_steps(out: &mut dyn Write, outcome: &RunOutcome) -> std::io::Result<()> {
     for s in &outcome.steps {
-        println!(
+        writeln!(
+            out,
             "  {:<31} {:<40} {:>9.1} ms  {}",
             s.step.as_str(),
             s.status.as_str(),
             ms(s.duration),
             s.notes
-        );
+        )?;
         if let Some(e) = &s.error {
-            println!("  {:<31} error: {e}", "");
+            writeln!(out, "  {:<31} error: {e}", "")?;
         }
     }
+    Ok(())
 }
 
 async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
+    // With the JSON log on stdout, stdout carries that document alone: the progress lines
+    // (fingerprint included) go to stderr so `harness run --format json | jq` works.
+    let json_on_stdout = args.format == ReportFormat::Json && args.report.is_none();
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let out: &mut dyn Write = if json_on_stdout {
+        &mut stderr
+    } else {
+        &mut stdout
+    };
     let (source, desc) = world_source(args)?;
     match &source {
-        WorldSource::Generated { seed, .. } => println!("seed: {seed}"),
-        WorldSource::Fixture => println!("seed: {} (fixture world)", generators::FIXTURE_SEED),
-        WorldSource::Replay(file) => println!("seed: {} (replay file)", file.seed),
+        WorldSource::Generated { seed, .. } => writeln!(out, "seed: {seed}")?,
+        WorldSource::Fixture => {
+            writeln!(out, "seed: {} (fixture world)", generators::FIXTURE_SEED)?
+        }
+        WorldSource::Replay(file) => writeln!(out, "seed: {} (replay file)", file.seed)?,
     }
-    println!("world: {desc}");
-    println!("scenario: {}", scenario_name(args.scenario));
+    writeln!(out, "world: {desc}")?;
+    writeln!(out, "scenario: {}", scenario_name(args.scenario))?;
     let server = std::sync::Arc::from(choice(cli)?.start().await?);
     let world = harness::run::build_world(&source)?;
     let report = harness::run::run(server, &world, args.scenario).await?;
-    print_report(&report);
+    print_report(out, &report)?;
     let ok = report.succeeded();
     if args.keep || !ok {
         report.db.keep_quietly();
     }
     let log = harness::report::gather_run(&report, &desc, &scenario_name(args.scenario)).await?;
-    emit_log(&log, args.format, args.report.as_deref())?;
+    emit_log(out, &log, args.format, args.report.as_deref())?;
     let mut conn = report.db.connect().await?;
     let fingerprint = harness::fingerprint::fingerprint(&mut conn).await?;
     let _ = sqlx::Connection::close(conn).await;
     if args.keep || !ok {
-        println!("database: {}", report.db.url());
+        writeln!(out, "database: {}", report.db.url())?;
     }
     let code = if ok {
-        println!("result: SUCCESS");
+        writeln!(out, "result: SUCCESS")?;
         ExitCode::SUCCESS
     } else {
-        println!("result: FAILED");
-        println!("replay: {}", replay_command(args));
+        writeln!(out, "result: FAILED")?;
+        writeln!(out, "replay: {}", replay_command(args))?;
         ExitCode::FAILURE
     };
     // Last line by contract: scripts compare runs by it.
-    println!("fingerprint: {fingerprint}");
+    writeln!(out, "fingerprint: {fingerprint}")?;
     Ok(code)
 }
 
-/// Print the implementation log, or write it to `path` and say so.
+/// Print the implementation log on stdout, or write it to `path` and say so on `out`.
 fn emit_log(
+    out: &mut dyn Write,
     log: &ImplementationLog,
     format: ReportFormat,
     path: Option<&std::path::Path>,
@@ -305,29 +323,49 @@ fn emit_log(
         Some(p) => {
             std::fs::write(p, &text)
                 .map_err(|e| anyhow::anyhow!("writing the report to {}: {e}", p.display()))?;
-            println!("report: {}", p.display());
+            writeln!(out, "report: {}", p.display())?;
+        }
+        None if format == ReportFormat::Json => {
+            let mut stdout = std::io::stdout();
+            write!(stdout, "{text}")?;
+            if !text.ends_with('\n') {
+                writeln!(stdout)?;
+            }
         }
         None => {
-            println!();
-            print!("{text}");
+            writeln!(out)?;
+            write!(out, "{text}")?;
             if !text.ends_with('\n') {
-                println!();
+                writeln!(out)?;
             }
-            println!();
+            writeln!(out)?;
         }
     }
     Ok(())
 }
 
 async fn cmd_validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
-    let Some(url) = cli.database_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+    let given = args.url.as_deref().or(cli.database_url.as_deref());
+    let Some(url) = given.filter(|u| !u.trim().is_empty()) else {
         anyhow::bail!(
-            "validate needs --database-url URL (or HARNESS_DATABASE_URL): the database to audit"
+            "validate needs the database to audit: `harness validate URL` (or --database-url / HARNESS_DATABASE_URL)"
         );
     };
     let mut conn = harness::report::connect_database(url).await?;
-    let log = harness::report::gather_database(&mut conn, args.sample).await?;
+    // A second connection halves the checks' time on two cores; without one (e.g. the server's
+    // connection limit is reached) the audit runs on the first alone.
+    let mut helpers = match harness::report::connect_database(url).await {
+        Ok(helper) => vec![helper],
+        Err(e) => {
+            tracing::warn!(error = %e, "no helper connection: the checks run on one connection");
+            Vec::new()
+        }
+    };
+    let log = harness::report::gather_database_on(&mut conn, &mut helpers, args.sample).await?;
     let _ = sqlx::Connection::close(conn).await;
+    for helper in helpers {
+        let _ = sqlx::Connection::close(helper).await;
+    }
     match args.format {
         Some(format) => {
             let text = log.render(format);
@@ -454,28 +492,30 @@ fn validate_lines(log: &ImplementationLog) -> String {
     s
 }
 
-fn print_report(r: &RunReport) {
+fn print_report(out: &mut dyn Write, r: &RunReport) -> std::io::Result<()> {
     let rows: u64 = r.row_counts.iter().map(|(_, n)| n).sum();
-    println!(
+    writeln!(
+        out,
         "seeded: {rows} rows in {:.1} ms ({:.0} rows/s)",
         ms(r.seed_time),
         rows as f64 / r.seed_time.as_secs_f64().max(1e-9)
-    );
-    println!("phase_1b: SUCCESS in {:.1} ms", ms(r.phase_1b_time));
+    )?;
+    writeln!(out, "phase_1b: SUCCESS in {:.1} ms", ms(r.phase_1b_time))?;
     for (i, a) in r.attempts.iter().enumerate() {
-        println!("phase_1c attempt {}:", i + 1);
+        writeln!(out, "phase_1c attempt {}:", i + 1)?;
         if let Some(o) = &a.outcome {
-            print_steps(o);
-            println!("  total: {:.1} ms", ms(o.total_duration()));
+            print_steps(out, o)?;
+            writeln!(out, "  total: {:.1} ms", ms(o.total_duration()))?;
         }
         if let Some(e) = &a.error {
-            println!("  aborted under lock: {e}");
+            writeln!(out, "  aborted under lock: {e}")?;
         }
     }
-    println!(
+    writeln!(
+        out,
         "total: {:.1} ms (provision + seed + migrate)",
         ms(r.total_time)
-    );
+    )
 }
 
 async fn cmd_migrate(url: &str) -> Result<ExitCode> {
@@ -491,13 +531,13 @@ async fn cmd_migrate(url: &str) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Ok(o) => {
-            print_steps(&o);
+            print_steps(&mut std::io::stdout(), &o)?;
             println!("result: SUCCESS");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             if let Some(o) = e.outcome() {
-                print_steps(o);
+                print_steps(&mut std::io::stdout(), o)?;
             }
             println!("result: FAILED: {e}");
             Ok(ExitCode::FAILURE)

@@ -1,5 +1,6 @@
 //! The `harness` binary end to end: replaying a world from its seed and from a replay file
-//! gives the same migrated database (same `fingerprint:`).
+//! gives the same migrated database (same `fingerprint:`); `--format json` keeps stdout to the
+//! JSON document.
 
 use std::process::Command;
 
@@ -148,4 +149,26 @@ fn doctor_reports_facts_and_fails_with_the_fixes_when_nothing_can_serve() {
     ] {
         assert!(err.contains(fix), "{fix:?} missing from {err}");
     }
+}
+
+#[test]
+fn json_format_keeps_stdout_to_the_document() {
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--fixture", "--format", "json"])
+        .env("HARNESS_BACKEND", "native")
+        .output()
+        .unwrap_or_else(|e| panic!("spawn harness: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"));
+    assert!(doc.is_object(), "{doc}");
+    assert!(stdout.contains("STEP_9_UNLOCK"), "{stdout}");
+    assert!(stderr.starts_with("seed: "), "{stderr}");
+    assert!(stderr.contains("result: SUCCESS"), "{stderr}");
+    // The fixture world's fingerprint, the same as in the markdown format.
+    let (ok, md) = run(&["run", "--fixture"]);
+    assert!(ok, "{md}");
+    assert_eq!(fingerprint(&stderr), fingerprint(&md));
 }
