@@ -1263,6 +1263,37 @@ async fn parallel_checks_report_what_serial_checks_report(#[future(awt)] db: Tes
     assert_eq!(verdicts(&checks(&mut conn, set).await), verdicts(&serial));
 }
 
+/// The gate's helper connection only buys speed: when it cannot connect, STEP_8 runs the twelve
+/// checks on the migration's connection and the run completes.
+#[rstest]
+#[tokio::test]
+async fn step_8_runs_on_one_connection_when_the_helper_cannot_connect(#[future(awt)] db: TestDb) {
+    let mut conn = seeded_fixture(&db).await;
+    phase_1b(&mut conn).await;
+    let unreachable = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .host("127.0.0.1")
+        .port(1)
+        .username("postgres")
+        .database("none");
+    let gate = InvariantsGate {
+        helper: Some(unreachable),
+        ..InvariantsGate::default()
+    };
+    let options = RunOptions {
+        gate: Some(std::sync::Arc::new(gate)),
+        ..RunOptions::default()
+    };
+    let outcome = ok(run_phase_1c(&mut conn, &options).await, "Phase 1C");
+    assert!(outcome.completed(), "{outcome:#?}");
+    let validation = outcome.validation.unwrap_or_default();
+    assert_eq!(validation.len(), CHECK_NAMES.len());
+    assert!(
+        validation.iter().all(|o| o.violations == Some(0)),
+        "{}",
+        summary(&validation)
+    );
+}
+
 // Timing on a bulk world ----------------------------------------------------------------------
 
 fn env_size(name: &str, default: u32) -> u32 {
