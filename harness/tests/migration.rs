@@ -440,6 +440,59 @@ async fn revision_a_m6_leftovers_are_normalized_and_the_run_succeeds(#[future(aw
     assert_migrated(&mut conn, &before).await;
 }
 
+/// STEP_5's guardrail aborts, under the lock and naming the constraint, on the walk-forward FK
+/// it exists to forbid (a prediction bound to its feature snapshot by a foreign key into the
+/// `feature_snapshot` hypertable; TimescaleDB clones it onto every chunk) and on one written
+/// straight against a chunk; with the key gone, the rerun completes.
+#[rstest]
+#[case::into_the_hypertable(
+    "ALTER TABLE model_prediction_v2 ADD CONSTRAINT t_fk_guard FOREIGN KEY (instrument_id, feature_hour_ts)
+       REFERENCES feature_snapshot (instrument_id, hour_ts) NOT VALID",
+    "-> feature_snapshot"
+)]
+#[case::into_a_chunk(
+    "DO $$ BEGIN EXECUTE format(
+       'ALTER TABLE model_prediction_v2 ADD CONSTRAINT t_fk_guard FOREIGN KEY (instrument_id, feature_hour_ts)
+          REFERENCES %I.%I (instrument_id, hour_ts) NOT VALID',
+       (SELECT chunk_schema FROM timescaledb_information.chunks
+         WHERE hypertable_name = 'feature_snapshot' ORDER BY chunk_name LIMIT 1),
+       (SELECT chunk_name FROM timescaledb_information.chunks
+         WHERE hypertable_name = 'feature_snapshot' ORDER BY chunk_name LIMIT 1)); END $$",
+    "-> _timescaledb_internal._hyper_"
+)]
+#[tokio::test]
+async fn step_5_refuses_a_foreign_key_into_a_hypertable_or_chunk(
+    #[future(awt)] db: TestDb,
+    #[case] fk: &str,
+    #[case] target: &str,
+) {
+    let mut conn = after_1b(&db, &small_world()).await;
+    sqlx::raw_sql(fk)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("adding the FK: {e}"));
+    let err = run_err(&mut conn, &static_gate()).await;
+    let MigrationError::StepFailed { step, message, .. } = &err else {
+        panic!("expected a step failure, got {err}");
+    };
+    assert_eq!(*step, StepName::Step5M8Guardrail, "{err}");
+    assert!(
+        message.contains("STEP_5_M8_GUARDRAIL:")
+            && message.contains("reference a hypertable")
+            && message.contains("model_prediction_v2.t_fk_guard")
+            && message.contains(target),
+        "{message}"
+    );
+    assert!(lock(&mut conn).await.locked, "the lock stays held");
+
+    sqlx::raw_sql("ALTER TABLE model_prediction_v2 DROP CONSTRAINT t_fk_guard")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("dropping the FK: {e}"));
+    let outcome = run_ok(&mut conn, &static_gate()).await;
+    assert!(outcome.completed(), "{:#?}", outcome.steps);
+}
+
 #[rstest]
 #[case::step_0(StepName::Step0VerifyLock)]
 #[case::step_1(StepName::Step1CleanupM6)]

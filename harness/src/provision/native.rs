@@ -677,7 +677,14 @@ fn reap(run_root: &Path, include_kept: bool) -> usize {
     for e in entries.flatten() {
         let dir = e.path();
         let stamp = fs::read_to_string(dir.join("owner")).unwrap_or_default();
-        if owner_alive(&stamp) {
+        let alive = if stamp.trim().is_empty() {
+            // Not stamped yet: its owner writes `owner` right after creating the directory, and
+            // another process's reaper may look in between. The pid in the name decides then.
+            dir_pid(&dir).is_some_and(|pid| pid_alive(pid as i32))
+        } else {
+            owner_alive(&stamp)
+        };
+        if alive {
             continue;
         }
         if dir.join("keep").exists() && !include_kept {
@@ -688,6 +695,11 @@ fn reap(run_root: &Path, include_kept: bool) -> usize {
         reaped += 1;
     }
     reaped
+}
+
+/// The creating process's pid from a run directory's name (`<pid>-<n>`).
+fn dir_pid(dir: &Path) -> Option<u32> {
+    dir.file_name()?.to_str()?.split_once('-')?.0.parse().ok()
 }
 
 /// Stop the postmaster recorded in `dir/data/postmaster.pid` (if it is one) and remove `dir`.
@@ -841,9 +853,18 @@ mod tests {
         fs::write(kept.join("owner"), "0 0").unwrap();
         fs::write(kept.join("keep"), "").unwrap();
         fs::write(live.join("owner"), owner_stamp(std::process::id())).unwrap();
-        assert_eq!(reap_stale(&root), 1);
+        // Created but not stamped yet (another process's reaper can look in between): the
+        // pid in the name is alive, so it stays; an unstamped one named after pid 0 goes.
+        let unstamped_live = root.join(format!("{}-77", std::process::id()));
+        let unstamped_dead = root.join("0-77");
+        for d in [&unstamped_live, &unstamped_dead] {
+            fs::create_dir_all(d).unwrap();
+        }
+        assert_eq!(reap_stale(&root), 2);
         assert!(!dead.exists());
+        assert!(!unstamped_dead.exists());
         assert!(live.exists());
+        assert!(unstamped_live.exists());
         assert!(kept.exists());
         assert_eq!(reap_all(&root), 1);
         assert!(!kept.exists());
