@@ -7,7 +7,8 @@
 //! own time on the first run is printed to stderr before the timed iterations. Each world is
 //! timed on one connection (`run_checks`) and on two over one snapshot (`run_checks_parallel`).
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use harness::template::TemplateSpec;
 use harness::TestDb;
 use invariants::TableSet;
@@ -88,56 +89,50 @@ fn checks(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("checks");
     g.sample_size(20);
-    g.bench_function("all_twelve_fixture_world", |b| {
-        b.iter(|| {
-            rt.block_on(invariants::run_checks(
-                &mut fixture,
-                TableSet::CanonicalAfterCutover,
-                10,
-            ))
-            .expect("checks")
-        })
-    });
-    let mut helpers = vec![fixture_helper];
-    g.bench_function("all_twelve_fixture_world_two_connections", |b| {
-        b.iter(|| {
-            rt.block_on(invariants::run_checks_parallel(
-                &mut fixture,
-                &mut helpers,
-                TableSet::CanonicalAfterCutover,
-                10,
-            ))
-            .expect("checks")
-        })
-    });
+    let mut helper = [fixture_helper];
+    time(
+        &mut g,
+        &rt,
+        "all_twelve_fixture_world",
+        &mut fixture,
+        &mut [],
+    );
+    let name = "all_twelve_fixture_world_two_connections";
+    time(&mut g, &rt, name, &mut fixture, &mut helper);
     g.sample_size(10);
     g.measurement_time(std::time::Duration::from_secs(60));
-    g.bench_function(format!("all_twelve_{fills}_fill_world"), |b| {
+    let mut helper = [big_helper];
+    let name = format!("all_twelve_{fills}_fill_world");
+    time(&mut g, &rt, &name, &mut big, &mut []);
+    time(
+        &mut g,
+        &rt,
+        &format!("{name}_two_connections"),
+        &mut big,
+        &mut helper,
+    );
+    g.finish();
+}
+
+/// Time the twelve checks after the cutover on `conn` and `helpers` (none: `run_checks`).
+fn time(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    conn: &mut PgConnection,
+    helpers: &mut [PgConnection],
+) {
+    g.bench_function(name, |b| {
         b.iter(|| {
-            rt.block_on(invariants::run_checks(
-                &mut big,
+            rt.block_on(invariants::run_checks_parallel(
+                conn,
+                helpers,
                 TableSet::CanonicalAfterCutover,
                 10,
             ))
             .expect("checks")
         })
     });
-    let mut helpers = vec![big_helper];
-    g.bench_function(
-        format!("all_twelve_{fills}_fill_world_two_connections"),
-        |b| {
-            b.iter(|| {
-                rt.block_on(invariants::run_checks_parallel(
-                    &mut big,
-                    &mut helpers,
-                    TableSet::CanonicalAfterCutover,
-                    10,
-                ))
-                .expect("checks")
-            })
-        },
-    );
-    g.finish();
 }
 
 criterion_group!(benches, checks);

@@ -30,8 +30,8 @@ use invariants::{
     run_checks_within, CheckOutcome, InvariantsError, TableSet, CHECK_NAMES,
 };
 use migrations::{
-    apply_phase_1b, lock_state, run_phase_1c, run_step, step_log, InvariantsGate, MigrationError,
-    RunOptions, StepName, StepStatus, ValidationGate, PHASE_1C,
+    apply_phase_1b, gate_failures, lock_state, run_phase_1c, run_step, step_log, InvariantsGate,
+    MigrationError, RunOptions, StepName, StepStatus, ValidationGate, PHASE_1C,
 };
 use rstest::rstest;
 use sqlx::{Connection, PgConnection};
@@ -155,18 +155,6 @@ fn summary(outcomes: &[CheckOutcome]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The failing checks as the STEP_8 gate names them (`name=count`, `name=n/a`).
-fn gate_failures(outcomes: &[CheckOutcome]) -> Vec<String> {
-    outcomes
-        .iter()
-        .filter_map(|o| match o.violations {
-            Some(0) => None,
-            Some(n) => Some(format!("{}={n}", o.check)),
-            None => Some(format!("{}=n/a", o.check)),
-        })
-        .collect()
 }
 
 /// The documented `n/a` of a table set: whole checks, and sub-rules of the other checks.

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use crate::template::{self, Catalog, Rendered};
 use crate::{CheckOutcome, InvariantsError, TableSet, CHECK_NAMES, EVENT_TABLES};
@@ -266,13 +266,14 @@ async fn within(
     Ok(outcomes)
 }
 
-async fn read_only(
-    conn: &mut PgConnection,
+/// Open a read-only transaction on `conn` with `begin` (a `BEGIN ... READ ONLY` statement),
+/// refusing a connection sqlx knows to be inside a transaction, and verifying the mode: a raw
+/// BEGIN issued earlier on the connection would make ours a no-op.
+async fn begin_read_only<'c>(
+    conn: &'c mut PgConnection,
     set: TableSet,
-    names: &[&'static str],
-    sample: usize,
-) -> Result<Vec<CheckOutcome>, InvariantsError> {
-    let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
+    begin: &'static str,
+) -> Result<Transaction<'c, Postgres>, InvariantsError> {
     if conn.is_in_transaction() {
         return Err(refusal(
             set,
@@ -282,14 +283,21 @@ async fn read_only(
     }
     // Dropping the transaction on an early return rolls it back.
     let mut tx = conn
-        .begin_with("BEGIN READ ONLY")
+        .begin_with(begin)
         .await
-        .map_err(session("BEGIN READ ONLY"))?;
-    // A raw BEGIN issued earlier on this connection would make ours a no-op: verify the mode.
+        .map_err(|source| InvariantsError::Session {
+            what: begin,
+            set,
+            source,
+        })?;
     let mode: String = sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
         .fetch_one(&mut *tx)
         .await
-        .map_err(session("reading transaction_read_only"))?;
+        .map_err(|source| InvariantsError::Session {
+            what: "reading transaction_read_only",
+            set,
+            source,
+        })?;
     if mode != "on" {
         return Err(refusal(
             set,
@@ -297,10 +305,24 @@ async fn read_only(
             format!("transaction_read_only = {mode}"),
         ));
     }
+    Ok(tx)
+}
+
+async fn read_only(
+    conn: &mut PgConnection,
+    set: TableSet,
+    names: &[&'static str],
+    sample: usize,
+) -> Result<Vec<CheckOutcome>, InvariantsError> {
+    let mut tx = begin_read_only(conn, set, "BEGIN READ ONLY").await?;
     let outcomes = within(&mut tx, set, names, sample).await?;
     tx.rollback()
         .await
-        .map_err(session("ROLLBACK of the read-only transaction"))?;
+        .map_err(|source| InvariantsError::Session {
+            what: "ROLLBACK of the read-only transaction",
+            set,
+            source,
+        })?;
     Ok(outcomes)
 }
 
@@ -347,30 +369,19 @@ pub async fn run_checks_parallel(
         return run_checks(main, set, sample).await;
     }
     let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
-    if main.is_in_transaction() || helpers.iter().any(|h| h.is_in_transaction()) {
+    if helpers.iter().any(|h| h.is_in_transaction()) {
         return Err(refusal(
             set,
-            "BEGIN (a connection given to run_checks_parallel is already in a transaction)",
+            "BEGIN (a helper connection given to run_checks_parallel is already in a transaction)",
             "connection already in a transaction".to_string(),
         ));
     }
-    // Dropping the transactions on an early return rolls them back.
-    let mut tx = main
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    let mut tx =
+        begin_read_only(main, set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut *tx)
         .await
-        .map_err(session("BEGIN REPEATABLE READ READ ONLY"))?;
-    let (mode, snapshot): (String, String) =
-        sqlx::query_as("SELECT current_setting('transaction_read_only'), pg_export_snapshot()")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(session("exporting the snapshot"))?;
-    if mode != "on" {
-        return Err(refusal(
-            set,
-            "BEGIN READ ONLY (the connection was already inside a read-write transaction block)",
-            format!("transaction_read_only = {mode}"),
-        ));
-    }
+        .map_err(session("exporting the snapshot"))?;
     let catalog = prepare(&mut tx, set).await?;
     let mut rendered = Vec::with_capacity(COST_ORDER.len());
     for check in COST_ORDER {
@@ -483,10 +494,7 @@ pub async fn explain_check(
 ) -> Result<String, InvariantsError> {
     let check = static_name(name)?;
     let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
-    let mut tx = conn
-        .begin_with("BEGIN READ ONLY")
-        .await
-        .map_err(session("BEGIN READ ONLY"))?;
+    let mut tx = begin_read_only(conn, set, "BEGIN READ ONLY").await?;
     let catalog = prepare(&mut tx, set).await?;
     let rendered = render_check(check, set, &catalog)?;
     if !rendered.applies() {

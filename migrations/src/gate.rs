@@ -116,8 +116,9 @@ impl ValidationGate for StaticGate {
     }
 }
 
-/// The failing checks of a gate's outcomes as "name=count" (or "name=n/a"), empty when all pass.
-pub(crate) fn failures(outcomes: &[CheckOutcome]) -> Vec<String> {
+/// The failing checks of a gate's outcomes as "name=count" (or "name=n/a"), empty when all pass:
+/// what STEP_8's error message lists.
+pub fn gate_failures(outcomes: &[CheckOutcome]) -> Vec<String> {
     outcomes
         .iter()
         .filter_map(|o| match o.violations {
@@ -126,4 +127,35 @@ pub(crate) fn failures(outcomes: &[CheckOutcome]) -> Vec<String> {
             None => Some(format!("{}=n/a", o.check)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(check: &'static str, violations: Option<i64>) -> CheckOutcome {
+        CheckOutcome {
+            check,
+            set: TableSet::CanonicalAfterCutover,
+            violations,
+            sample: Vec::new(),
+            rules_checked: Vec::new(),
+            rules_not_applicable: Vec::new(),
+            elapsed_us: 0,
+        }
+    }
+
+    #[test]
+    fn failures_name_each_failing_check_with_its_count_or_na() {
+        let outcomes = [
+            outcome("fee_formula", Some(2)),
+            outcome("long_only", Some(0)),
+            outcome("missing_hash", None),
+        ];
+        assert_eq!(
+            gate_failures(&outcomes),
+            ["fee_formula=2", "missing_hash=n/a"]
+        );
+        assert!(gate_failures(&[outcome("long_only", Some(0))]).is_empty());
+    }
 }

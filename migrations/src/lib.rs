@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 
 pub use error::MigrationError;
 pub use fault::{FaultHook, FaultKind};
-pub use gate::{GateError, InvariantsGate, StaticGate, ValidationFuture, ValidationGate};
+pub use gate::{
+    gate_failures, GateError, InvariantsGate, StaticGate, ValidationFuture, ValidationGate,
+};
 pub use phases::{
     apply_phase_1a, apply_phase_1b, apply_revision_a_m6_partial, connect, lock_state, step_log,
     LockState, StepLogRow,
@@ -37,21 +39,11 @@ pub const LOCK_REASON: &str = "Phase 1B deterministic contract migration";
 pub const PHASE_1C: &str = "PHASE_1C";
 /// `migration_step_log.phase` of Phase 1B scripts.
 pub const PHASE_1B: &str = "PHASE_1B";
-/// The ten canonical event tables (archived at cutover), in dependency order.
-pub const EVENT_TABLES: [&str; 10] = [
-    "regime_output",
-    "model_prediction",
-    "meta_learner_component",
-    "trade_signal",
-    "order_request",
-    "order_fill",
-    "position_lot",
-    "executed_trade",
-    "cash_ledger",
-    "risk_event",
-];
 /// The thirteen triggers the contract requires afterwards, as (table, trigger).
 pub use invariants::structure::CONTRACT_TRIGGERS;
+/// The ten canonical event tables (renamed `*_phase1a_archive` at cutover); one list for the
+/// runner and the checks.
+pub use invariants::EVENT_TABLES;
 
 /// Phase 1A scripts as (name, SQL), for building a template database.
 pub fn phase_1a_scripts() -> &'static [(&'static str, &'static str)] {

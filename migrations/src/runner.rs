@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 use crate::error::{ctx, db_message, MigrationError};
 use crate::fault::FaultKind;
-use crate::gate::{failures, InvariantsGate, ValidationGate};
+use crate::gate::{gate_failures, InvariantsGate, ValidationGate};
 use crate::phases::{lock_state, new_run_id, relation_exists};
 use crate::{
     step, RunOptions, RunOutcome, StepName, StepRecord, StepStatus, EVENT_TABLES, PHASE_1C,
@@ -90,16 +90,7 @@ pub async fn run_phase_1c(
             unlocked?;
             Ok(outcome)
         }
-        Err(StepFailure {
-            step,
-            status,
-            message,
-        }) => Err(MigrationError::StepFailed {
-            step,
-            status,
-            message,
-            outcome: Box::new(outcome),
-        }),
+        Err(failure) => Err(failure.into_error(outcome)),
     }
 }
 
@@ -148,16 +139,7 @@ pub async fn run_step(
                     reason: "the step produced no record".to_string(),
                 })
         }
-        Err(StepFailure {
-            step,
-            status,
-            message,
-        }) => Err(MigrationError::StepFailed {
-            step,
-            status,
-            message,
-            outcome: Box::new(outcome),
-        }),
+        Err(failure) => Err(failure.into_error(outcome)),
     }
 }
 
@@ -165,6 +147,18 @@ struct StepFailure {
     step: StepName,
     status: StepStatus,
     message: String,
+}
+
+impl StepFailure {
+    /// The error a caller sees: the failure and the run's record up to it.
+    fn into_error(self, outcome: RunOutcome) -> MigrationError {
+        MigrationError::StepFailed {
+            step: self.step,
+            status: self.status,
+            message: self.message,
+            outcome: Box::new(outcome),
+        }
+    }
 }
 
 impl StepFailure {
@@ -353,7 +347,7 @@ async fn run_body(
             .validate(conn)
             .await
             .map_err(|e| BodyFailure::failed(e.to_string()))?;
-        let failed = failures(&outcomes);
+        let failed = gate_failures(&outcomes);
         let n = outcomes.len();
         outcome.validation = Some(outcomes);
         if !failed.is_empty() {

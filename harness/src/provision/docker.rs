@@ -7,7 +7,6 @@
 //! `harness doctor` with no local TimescaleDB). `HARNESS_TSDB_IMAGE=repo:tag` overrides the
 //! image. Nothing here needs the engine until [`DockerServer::start`].
 
-use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -20,7 +19,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 use tracing::info;
 
-use super::{BackendKind, Server, SERVER_SETTINGS};
+use super::{release_guardian, BackendKind, Guardian, Server, SERVER_SETTINGS};
 use crate::error::{ProvisionError, Result};
 
 /// Image used unless `HARNESS_TSDB_IMAGE` says otherwise.
@@ -106,7 +105,7 @@ pub struct DockerServer {
     image: String,
     prefix: String,
     keep: AtomicBool,
-    guardian: Mutex<Option<(Child, ChildStdin)>>,
+    guardian: Guardian,
 }
 
 impl std::fmt::Debug for DockerServer {
@@ -202,16 +201,7 @@ fn spawn_guardian(container_id: &str) -> Option<(Child, ChildStdin)> {
 
 impl Drop for DockerServer {
     fn drop(&mut self) {
-        if let Some((mut g, mut stdin)) = self
-            .guardian
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = stdin.write_all(b"done\n");
-            drop(stdin);
-            let _ = g.wait();
-        }
+        release_guardian(&self.guardian);
         let container = self
             .container
             .lock()

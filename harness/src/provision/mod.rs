@@ -12,6 +12,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
+use std::io::Write;
+use std::process::{Child, ChildStdin};
+use std::sync::Mutex;
 
 use crate::error::{ProvisionError, Result};
 
@@ -31,6 +34,21 @@ pub const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("timescaledb.max_background_workers", "0"),
     ("max_connections", "200"),
 ];
+
+/// A guardian process (a `sh` that cleans up after us if this process dies) and our end of its
+/// stdin, taken when the server shuts down or is kept.
+pub(crate) type Guardian = Mutex<Option<(Child, ChildStdin)>>;
+
+/// Tell the guardian its work is done ("done" on its stdin: it exits without touching
+/// anything) and wait for it.
+pub(crate) fn release_guardian(guardian: &Guardian) {
+    let taken = guardian.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some((mut g, mut stdin)) = taken {
+        let _ = stdin.write_all(b"done\n");
+        drop(stdin);
+        let _ = g.wait();
+    }
+}
 
 /// Which backend serves databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

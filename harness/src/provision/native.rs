@@ -15,7 +15,7 @@
 //! directory. Servers whose owner died anyway (guardian killed too) are reaped at next start.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnectOptions;
 use tracing::{debug, info, warn};
 
-use super::{BackendKind, Server, MIN_TIMESCALEDB, SERVER_SETTINGS};
+use super::{release_guardian, BackendKind, Guardian, Server, MIN_TIMESCALEDB, SERVER_SETTINGS};
 use crate::error::{io, ProvisionError, Result};
 
 /// The admin role created by initdb.
@@ -285,7 +285,7 @@ pub struct NativeServer {
     dir: PathBuf,
     port: u16,
     child: Mutex<Option<Child>>,
-    guardian: Mutex<Option<(Child, ChildStdin)>>,
+    guardian: Guardian,
     prefix: String,
     /// Wall time from "start" to "accepting connections".
     pub startup: Duration,
@@ -486,16 +486,7 @@ impl NativeServer {
             }
         }
         // The guardian's work is done: tell it to exit without touching anything.
-        if let Some((mut g, mut stdin)) = self
-            .guardian
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = stdin.write_all(b"done\n");
-            drop(stdin);
-            let _ = g.wait();
-        }
+        release_guardian(&self.guardian);
     }
 }
 
@@ -503,16 +494,7 @@ impl Drop for NativeServer {
     fn drop(&mut self) {
         if self.dir.join("keep").exists() {
             info!(dir = %self.dir.display(), "keeping server: a failed test's database lives here");
-            if let Some((mut g, mut stdin)) = self
-                .guardian
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            {
-                let _ = stdin.write_all(b"done\n");
-                drop(stdin);
-                let _ = g.wait();
-            }
+            release_guardian(&self.guardian);
             return;
         }
         self.stop_inner(true);
