@@ -5,7 +5,10 @@
 //! `cargo bench -p benches --bench checks`. `CHECKS_BENCH_FILLS` (default 100000) sets the
 //! generated world's target fill count (40 accounts x 20 instruments x 720 hours); each check's
 //! own time on the first run is printed to stderr before the timed iterations. Each world is
-//! timed on one connection (`run_checks`) and on two over one snapshot (`run_checks_parallel`).
+//! timed on one connection (`run_checks`) and on two over one snapshot (`run_checks_parallel`),
+//! and the whole audit `harness validate` runs (the twelve checks, archive parity, hour-grid
+//! figures, structure and migration state: `invariants::audit`) on two connections beside it,
+//! so the cost of parity and the confirmations reads off one run.
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
@@ -35,7 +38,7 @@ async fn migrated(world: &generators::World) -> (TestDb, PgConnection, PgConnect
     migrations::apply_phase_1b(&mut conn)
         .await
         .expect("phase 1b");
-    migrations::run_phase_1c(&mut conn, &migrations::RunOptions::default())
+    migrations::run_phase_1c(&mut conn, &harness::gate::audit_options())
         .await
         .expect("phase 1c");
     sqlx::query("VACUUM ANALYZE")
@@ -111,6 +114,19 @@ fn checks(c: &mut Criterion) {
         &mut big,
         &mut helper,
     );
+    g.bench_function(format!("audit_{fills}_fill_world_two_connections"), |b| {
+        b.iter(|| {
+            let audit = rt
+                .block_on(invariants::audit(
+                    &mut big,
+                    &mut helper,
+                    invariants::AuditPurpose::Validate,
+                    10,
+                ))
+                .expect("audit");
+            assert!(audit.passed, "{:?}", audit.failures);
+        })
+    });
     g.finish();
 }
 

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use generators::{generate_world, seed_world_with, SeedOptions, World, WorldParams};
+use harness::gate::AuditGate;
 use harness::provision::Server;
 use harness::template::TemplateSpec;
 use harness::TestDb;
 use invariants::{run_checks_parallel, TableSet};
-use migrations::{apply_phase_1b, run_phase_1c, InvariantsGate, RunOptions, StepName};
+use migrations::{apply_phase_1b, run_phase_1c, RunOptions, StepName};
 use tokio::runtime::Runtime;
 
 const STAGES: [&str; 8] = [
@@ -85,9 +86,9 @@ async fn pass(
         .expect("checks");
     assert!(v.iter().all(|o| o.violations.unwrap_or(0) == 0));
     mark(&mut laps);
-    let gate = InvariantsGate {
-        helper: parallel.then(|| db.connect_options()),
-        ..InvariantsGate::default()
+    let gate = match parallel {
+        true => AuditGate::with_helper(db.connect_options()),
+        false => AuditGate::new(),
     };
     let options = RunOptions {
         gate: Some(Arc::new(gate)),

@@ -4,8 +4,8 @@
 //! joined by `|`, numerics at their column scale (`numeric(20,8)::text` gives `1.50000000`),
 //! timestamps as `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, NULL as `\N`, bigint as decimal, text
 //! as is. The SQL side computes the same text and
-//! `encode(sha256(convert_to(txt, 'UTF8')), 'hex')`; the unit tests below pin vectors that
-//! PostgreSQL produced, so both sides cannot drift apart silently.
+//! `encode(sha256(convert_to(txt, 'UTF8')), 'hex')`; the vectors of `crate::hash_vectors`
+//! (produced by PostgreSQL) run through both sides, so they cannot drift apart silently.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -242,12 +242,7 @@ pub fn risk_state_hash(
 
 #[cfg(test)]
 mod tests {
-    //! Test vectors: every expected hex below was produced by PostgreSQL 15 (15.20, with
-    //! TimescaleDB 2.19.3) on a scratch server, from the same field values, with
-    //! `encode(sha256(convert_to(txt, 'UTF8')), 'hex')` where `txt` joins
-    //! `bigint::text`, `numeric(20,8)::text`, `jsonb::text` and
-    //! `to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` with `'|'`.
-    //! The exact SQL is quoted above each test.
+    //! Renderings of the canon's fields; the hash vectors are in `crate::hash_vectors`.
     use super::*;
     use chrono::TimeZone;
     use std::str::FromStr;
@@ -297,138 +292,6 @@ mod tests {
         assert_eq!(c.as_str(), "7|\\N|TRADE|-12.30000000");
     }
 
-    // SELECT encode(sha256(convert_to('', 'UTF8')), 'hex');
-    #[test]
-    fn empty_text_vector() {
-        assert_eq!(
-            sha256_hex(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
-
-    // SELECT encode(sha256(convert_to(concat_ws('|', 3::bigint::text,
-    //   to_char(timestamptz '2026-01-05 07:00:00+00' AT TIME ZONE 'UTC',
-    //           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    //   12.5::numeric(20,8)::text,
-    //   '{"f1": 0.12345678, "f2": -1.00000000}'::jsonb::text), 'UTF8')), 'hex');
-    #[test]
-    fn feature_hash_vector() {
-        let text = "{\"f1\": 0.12345678, \"f2\": -1.00000000}";
-        assert_eq!(
-            feature_hash(3, ts(2026, 1, 5, 7, 0, 0, 0), dec("12.5"), text),
-            PG_FEATURE_HASH
-        );
-    }
-
-    // SELECT encode(sha256(convert_to(concat_ws('|', 1::bigint::text, 4::bigint::text,
-    //   to_char(timestamptz '2026-01-06 23:00:00+00' AT TIME ZONE 'UTC',
-    //           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    //   150.5::numeric(20,8)::text, 0.49872101::numeric(20,8)::text,
-    //   round(150.5 * 0.49872101, 8)::numeric(20,8)::text), 'UTF8')), 'hex');
-    #[test]
-    fn position_state_hash_vector() {
-        let mv = at_scale(dec("150.5") * dec("0.49872101"), 8);
-        assert_eq!(render_decimal(mv, 8), "75.05751201");
-        assert_eq!(
-            position_state_hash(
-                1,
-                4,
-                ts(2026, 1, 6, 23, 0, 0, 0),
-                dec("150.5"),
-                dec("0.49872101"),
-                mv
-            ),
-            PG_POSITION_HASH
-        );
-    }
-
-    // SELECT encode(sha256(convert_to(concat_ws('|', 2::bigint::text,
-    //   to_char(timestamptz '2026-01-05 00:00:00+00' AT TIME ZONE 'UTC',
-    //           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    //   0::numeric(20,8)::text, 0::numeric(20,8)::text, 0::numeric(20,8)::text,
-    //   0::numeric(20,8)::text), 'UTF8')), 'hex');
-    #[test]
-    fn portfolio_state_hash_zero_vector() {
-        let z = Decimal::ZERO;
-        assert_eq!(
-            portfolio_state_hash(2, ts(2026, 1, 5, 0, 0, 0, 0), z, z, z, z),
-            PG_PORTFOLIO_ZERO_HASH
-        );
-    }
-
-    // SELECT encode(sha256(convert_to(concat_ws('|', 2::bigint::text,
-    //   to_char(timestamptz '2026-01-07 13:00:00+00' AT TIME ZONE 'UTC',
-    //           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    //   12345.67890123::numeric(20,8)::text, 87654.32109877::numeric(20,8)::text,
-    //   100000::numeric(20,8)::text, 112000.5::numeric(20,8)::text), 'UTF8')), 'hex');
-    #[test]
-    fn portfolio_state_hash_vector() {
-        assert_eq!(
-            portfolio_state_hash(
-                2,
-                ts(2026, 1, 7, 13, 0, 0, 0),
-                dec("12345.67890123"),
-                dec("87654.32109877"),
-                dec("100000"),
-                dec("112000.5")
-            ),
-            PG_PORTFOLIO_HASH
-        );
-    }
-
-    // SELECT encode(sha256(convert_to(concat_ws('|', 2::bigint::text,
-    //   to_char(timestamptz '2026-01-07 13:00:00+00' AT TIME ZONE 'UTC',
-    //           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    //   round(87654.32109877 / 100000, 8)::numeric(20,8)::text,
-    //   round(1 - 100000 / 112000.5, 8)::numeric(20,8)::text,
-    //   'REDUCE_ONLY',
-    //   'ca259e511105419536f62e7594ed68a8ee9ba3fa86f4f2c4cb9f88841f33e008'), 'UTF8')), 'hex');
-    #[test]
-    fn risk_state_hash_vector() {
-        let gross = at_scale(dec("87654.32109877") / dec("100000"), 8);
-        let drawdown = at_scale(Decimal::ONE - dec("100000") / dec("112000.5"), 8);
-        assert_eq!(render_decimal(gross, 8), "0.87654321");
-        assert_eq!(render_decimal(drawdown, 8), "0.10714684");
-        assert_eq!(
-            risk_state_hash(
-                2,
-                ts(2026, 1, 7, 13, 0, 0, 0),
-                gross,
-                drawdown,
-                "REDUCE_ONLY",
-                PG_PORTFOLIO_HASH
-            ),
-            PG_RISK_HASH
-        );
-    }
-
-    // SELECT encode(sha256(convert_to(concat_ws('|', 9::bigint::text, '\N',
-    //   to_char(timestamptz '2026-01-05 07:00:01.000002+00' AT TIME ZONE 'UTC',
-    //           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    //   2.5::numeric(10,4)::text, (-0.000000005)::numeric(20,8)::text), 'UTF8')), 'hex');
-    #[test]
-    fn null_bps_microseconds_and_rounding_vector() {
-        let mut c = Canon::new();
-        c.int(9)
-            .null()
-            .ts(ts(2026, 1, 5, 7, 0, 1, 2))
-            .num(dec("2.5"), BPS_SCALE)
-            .num8(dec("-0.000000005"));
-        assert_eq!(
-            c.as_str(),
-            "9|\\N|2026-01-05T07:00:01.000002Z|2.5000|-0.00000001"
-        );
-        assert_eq!(c.hash(), PG_MIXED_HASH);
-    }
-
-    const PG_FEATURE_HASH: &str =
-        "9c81e0332ccc22ba877b133e9cdc8d55069bf5c6670bb028da0e9351f1245a47";
-    const PG_POSITION_HASH: &str =
-        "fffcc87bad76f454b89416cb5ebd57781c7ed18f4cad8cdc316b6169e6cf59ab";
-    const PG_PORTFOLIO_ZERO_HASH: &str =
-        "b99af1daa9f0f3dd381cfa740ca6683b6d0de62f262f5625c9bf55402fe39e2c";
-    const PG_PORTFOLIO_HASH: &str =
-        "ca259e511105419536f62e7594ed68a8ee9ba3fa86f4f2c4cb9f88841f33e008";
-    const PG_RISK_HASH: &str = "3c6a87362f30a89e8d3f0b89036c79a6e98cdb62e8281e832482bbe2e01d5570";
-    const PG_MIXED_HASH: &str = "6676c80176e23d966ffc0ed48ea26d8e61c377a4e506fdab0fb6abf6b6f83996";
+    // The hashes PostgreSQL produced live in `crate::hash_vectors`: one table of vectors run
+    // through both the Rust side (its unit tests) and the SQL functions (tests/hash_vectors.rs).
 }

@@ -13,6 +13,7 @@ pub mod copy;
 pub mod fixture;
 pub mod generate;
 pub mod hash;
+pub mod hash_vectors;
 pub mod market;
 pub mod model;
 pub mod replay;

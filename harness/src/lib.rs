@@ -9,6 +9,7 @@
 pub mod doctor;
 pub mod error;
 pub mod fingerprint;
+pub mod gate;
 pub mod provision;
 pub mod redact;
 pub mod report;

@@ -121,7 +121,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,sqlx::postgres::notice=error")
+                tracing_subscriber::EnvFilter::new(
+                    "warn,sqlx::postgres::notice=error,sqlx::query=error",
+                )
             }),
         )
         .with_writer(std::io::stderr)
@@ -383,15 +385,18 @@ async fn cmd_validate(cli: &Cli, args: &ValidateArgs) -> Result<ExitCode> {
     })
 }
 
-/// `harness validate`'s plain output: check counts, samples, structural confirmations.
+/// `harness validate`'s plain output: check counts, samples, parity, the hour grid, the
+/// structural confirmations, the migration's state, and why the audit fails.
 fn validate_lines(log: &ImplementationLog) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let v = &log.validation;
     for o in &v.checks {
-        let n = o
-            .violations
-            .map_or_else(|| "n/a".to_string(), |n| n.to_string());
+        let n = match o.violations {
+            None => "n/a".to_string(),
+            Some(n) if o.rules_not_applicable.is_empty() => n.to_string(),
+            Some(n) => format!("{n} (n/a: {})", o.rules_not_applicable.join(", ")),
+        };
         let _ = writeln!(s, "{}: {n}", o.check);
     }
     let _ = writeln!(s, "table_set: {}", v.table_set);
@@ -407,6 +412,68 @@ fn validate_lines(log: &ImplementationLog) -> String {
             }
         }
     }
+    let p = &log.parity;
+    match p.direction {
+        None => {
+            let _ = writeln!(s, "parity: n/a (Phase 1A: nothing to compare yet)");
+        }
+        Some(d) => {
+            let dir = match d {
+                invariants::parity::ParityDirection::ArchiveToCanonical => "archive -> canonical",
+                invariants::parity::ParityDirection::CanonicalToV2 => "canonical -> *_v2",
+            };
+            let _ = writeln!(
+                s,
+                "parity: {dir}: {}",
+                if p.passed { "PASS" } else { "FAIL" }
+            );
+            for t in &p.tables {
+                let status = match t.status {
+                    invariants::parity::ParityStatus::Pass => "PASS",
+                    invariants::parity::ParityStatus::Fail => "FAIL",
+                };
+                let _ = write!(
+                    s,
+                    "  {}: {} -> {} rows, missing {}, changed {}, extra {}, written after {}: {status}",
+                    t.table, t.source_rows, t.target_rows, t.missing, t.changed, t.extra, t.written_after
+                );
+                if let Some(e) = &t.error {
+                    let _ = write!(s, " ({e})");
+                }
+                let _ = writeln!(s);
+                for d in &t.first_differences {
+                    let _ = writeln!(
+                        s,
+                        "    {} {}: source {} target {}",
+                        invariants::parity::kind_text(d.kind),
+                        d.key,
+                        d.source_row
+                            .as_ref()
+                            .map_or_else(|| "absent".to_string(), |r| r.to_string()),
+                        d.target_row
+                            .as_ref()
+                            .map_or_else(|| "absent".to_string(), |r| r.to_string())
+                    );
+                }
+            }
+        }
+    }
+    let g = &log.hour_grid;
+    let opt = |n: Option<i64>| n.map_or_else(|| "n/a".to_string(), |n| n.to_string());
+    let _ = writeln!(
+        s,
+        "hour_grid: accounts {}; portfolio {} (missing {}); risk {} (missing {}); positions {} (missing {}); cluster exposure {} of {} (missing {})",
+        g.accounts,
+        g.portfolio_states,
+        opt(g.portfolio_missing),
+        g.risk_states,
+        opt(g.risk_missing),
+        g.position_states,
+        opt(g.position_missing),
+        opt(g.exposure_rows),
+        opt(g.exposure_expected),
+        opt(g.exposure_missing)
+    );
     let _ = writeln!(s, "fk_to_hypertable: {}", log.fk_legality.count);
     for i in &log.identity {
         let n = |v: Option<i64>| v.map_or_else(|| "missing".to_string(), |n| n.to_string());
@@ -448,7 +515,11 @@ fn validate_lines(log: &ImplementationLog) -> String {
         .iter()
         .filter(|t| !(t.present && t.enabled))
     {
-        let why = if t.present { "DISABLED" } else { "MISSING" };
+        let why = match (t.present, t.tgenabled.as_deref()) {
+            (false, _) => "MISSING",
+            (true, Some("R")) => "ENABLED ONLY FOR REPLICA SESSIONS",
+            _ => "DISABLED",
+        };
         let _ = writeln!(s, "  {}.{}: {why}", t.table, t.trigger);
     }
     let cp = &log.compression;
@@ -480,10 +551,39 @@ fn validate_lines(log: &ImplementationLog) -> String {
             );
         }
         None => {
-            let _ = writeln!(s, "lock: no phase_1b_schema row");
+            let _ = writeln!(s, "lock: no {} row", contract::LOCK_NAME);
         }
     }
+    for a in &log.timestamps.aborts {
+        let _ = writeln!(
+            s,
+            "attempt {} (log_id {}): {}: {}",
+            a.step, a.log_id, a.status, a.resolution
+        );
+    }
+    let m = &log.migration;
+    if m.finished {
+        let _ = writeln!(s, "migration: finished");
+    } else {
+        let _ = writeln!(s, "migration: NOT FINISHED: {}", m.problems.join("; "));
+    }
+    for c in &log.confirmations {
+        let _ = writeln!(
+            s,
+            "confirmation {}: {}: {}",
+            c.name,
+            if c.passed { "PASS" } else { "FAIL" },
+            c.detail
+        );
+    }
     let _ = writeln!(s, "migration_result: {}", log.result.migration_result);
+    let failures = log.audit_failures();
+    if !failures.is_empty() {
+        let _ = writeln!(s, "failing:");
+        for f in &failures {
+            let _ = writeln!(s, "  {f}");
+        }
+    }
     let _ = writeln!(
         s,
         "result: {}",
@@ -520,7 +620,17 @@ fn print_report(out: &mut dyn Write, r: &RunReport) -> std::io::Result<()> {
 
 async fn cmd_migrate(url: &str) -> Result<ExitCode> {
     let mut conn = migrations::connect(url).await?;
-    match migrations::run_phase_1c(&mut conn, &migrations::RunOptions::default()).await {
+    // STEP_8's audit also uses a second connection to the same database when the URL parses
+    // (it always does once `connect` succeeded); the gate falls back to one connection itself.
+    let gate = match url.parse::<sqlx::postgres::PgConnectOptions>() {
+        Ok(options) => harness::gate::AuditGate::with_helper(options),
+        Err(_) => harness::gate::AuditGate::new(),
+    };
+    let options = migrations::RunOptions {
+        gate: Some(std::sync::Arc::new(gate)),
+        ..migrations::RunOptions::default()
+    };
+    match migrations::run_phase_1c(&mut conn, &options).await {
         Ok(o) if o.noop => {
             println!(
                 "{}; nothing changed",

@@ -97,6 +97,8 @@ pub struct RunReport {
     pub phase_1b_time: Duration,
     /// Phase 1C attempts in order (more than one when a scenario resumes under the lock).
     pub attempts: Vec<Attempt>,
+    /// The audit STEP_8's gate ran last (checks, parity, grid), if STEP_8 ran it.
+    pub audit: Option<invariants::Audit>,
     /// Total time from provisioning to the end of the last attempt.
     pub total_time: Duration,
 }
@@ -170,13 +172,10 @@ pub async fn run(
                 source,
             })?;
     }
-    // STEP_8's checks run on the migration's connection and one helper connection.
-    let gate = migrations::InvariantsGate {
-        helper: Some(db.connect_options()),
-        ..migrations::InvariantsGate::default()
-    };
+    // STEP_8's audit runs on the migration's connection and one helper connection.
+    let gate = Arc::new(crate::gate::AuditGate::with_helper(db.connect_options()));
     let opts = RunOptions {
-        gate: Some(Arc::new(gate)),
+        gate: Some(gate.clone()),
         fault: (scenario == Scenario::SeedLog).then(|| Arc::new(FaultHook::seed_log_scenario())),
         ..RunOptions::default()
     };
@@ -213,6 +212,7 @@ pub async fn run(
         seed_time: stats.elapsed,
         phase_1b_time,
         attempts,
+        audit: gate.last_audit(),
         total_time: t0.elapsed(),
     })
 }
@@ -237,7 +237,7 @@ pub fn migrated_template(world: Arc<World>) -> crate::template::TemplateSpec {
                 migrations::apply_phase_1b(conn)
                     .await
                     .map_err(|e| e.to_string())?;
-                let outcome = migrations::run_phase_1c(conn, &RunOptions::default())
+                let outcome = migrations::run_phase_1c(conn, &crate::gate::audit_options())
                     .await
                     .map_err(|e| e.to_string())?;
                 if outcome.completed() {

@@ -3,7 +3,8 @@
 //!
 //! * a clean world reports 0 on every check on every table set, and `n/a` (`None`, never
 //!   `Some(0)`) exactly where the invariants README documents it;
-//! * every entry of [`invariants::corruptions::CORRUPTIONS`] (at least one per sub-rule) is
+//! * every check corruption of the catalogue (`invariants/corruptions/<check>/<rule>.sql`, at
+//!   least one per sub-rule) is
 //!   reported by its check under its sub-rule, on every table set where the sub-rule applies:
 //!   one database per table set, each corruption applied in a transaction that is rolled back;
 //! * disabled / dropped triggers, a `*_v2` table re-created after the cutover and a FK to a
@@ -22,16 +23,18 @@ use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::time::Instant;
 
+use harness::gate::{audit_options, AuditGate};
 use harness::{db, TestDb};
-use invariants::corruptions::{Corruption, CORRUPTIONS};
+use invariants::corruptions::{json_contains, Corruption, Target};
 use invariants::structure::{HypertableFk, Parity, Structure, TriggerStatus};
+use invariants::AuditPurpose;
 use invariants::{
     check_rules, confirm_structure, explain_check, load_catalog, run_check, run_checks,
     run_checks_within, CheckOutcome, InvariantsError, TableSet, CHECK_NAMES,
 };
 use migrations::{
-    apply_phase_1b, gate_failures, lock_state, run_phase_1c, run_step, step_log, InvariantsGate,
-    MigrationError, RunOptions, StepName, StepStatus, ValidationGate, PHASE_1C,
+    apply_phase_1b, gate_failures, lock_state, run_phase_1c, run_step, step_log, MigrationError,
+    RunOptions, StepName, StepStatus, ValidationGate, PHASE_1C,
 };
 use rstest::rstest;
 use sqlx::{Connection, PgConnection};
@@ -68,7 +71,11 @@ const NA_RULES_BEFORE_HASHES: [(&str, &[&str]); 3] = [
     ),
     (
         "cluster_cap",
-        &["cluster_exposure_mismatch", "cluster_cap_value_mismatch"],
+        &[
+            "cluster_exposure_mismatch",
+            "cluster_cap_value_mismatch",
+            "cluster_exposure_missing",
+        ],
     ),
 ];
 
@@ -105,7 +112,7 @@ async fn phase_1b(conn: &mut PgConnection) {
 /// Run Phase 1C steps one by one (`run_step`, default options) from STEP_0 through `last`.
 async fn steps_through(conn: &mut PgConnection, last: StepName) {
     for step in StepName::ALL {
-        ok(run_step(conn, step, &RunOptions::default()).await, step);
+        ok(run_step(conn, step, &audit_options()).await, step);
         if step == last {
             return;
         }
@@ -114,7 +121,7 @@ async fn steps_through(conn: &mut PgConnection, last: StepName) {
 
 /// Phase 1C to the end with the real validation gate; it must complete.
 async fn phase_1c(conn: &mut PgConnection) {
-    let outcome = run_phase_1c(conn, &RunOptions::default())
+    let outcome = run_phase_1c(conn, &audit_options())
         .await
         .unwrap_or_else(|e| {
             panic!(
@@ -415,11 +422,16 @@ async fn empty_database_missing_table_set_and_transaction_ownership(#[future(awt
     let noop = Corruption {
         check: "fee_formula",
         rule: "fee_mismatch",
+        variant: None,
+        target: Target::Check,
         what: "changes nothing",
-        drop_checks: &[],
-        drop_uniques: &[],
+        drop_checks: Vec::new(),
+        drop_uniques: Vec::new(),
         precondition: None,
+        key: None,
+        sets: Vec::new(),
         sql: "SELECT 1;",
+        file: "test".into(),
     };
     let miss = apply_and_check(&mut conn, &noop, TableSet::Phase1a).await;
     assert!(
@@ -500,12 +512,21 @@ struct Sweep {
     failures: Vec<String>,
 }
 
+/// The check corruptions of the catalogue.
+fn corruptions() -> Vec<&'static Corruption> {
+    ok(
+        invariants::corruptions::check_corruptions(),
+        "the corruption catalogue",
+    )
+}
+
 fn label(c: &Corruption) -> String {
-    format!("{}/{}", c.check, c.rule)
+    c.label()
 }
 
 /// Apply `c` inside a transaction on `conn`, run the twelve checks in it, roll back.
-/// Returns the miss, if the check did not report the sub-rule.
+/// Returns the miss, if the check did not report the sub-rule (or, when the corruption
+/// declares the key of the row it breaks, did not name that key in a sampled row of the rule).
 async fn apply_and_check(conn: &mut PgConnection, c: &Corruption, set: TableSet) -> Option<String> {
     let head = format!("{set}: {} ({})", label(c), c.what);
     let script = match c.sql_for(set) {
@@ -513,6 +534,19 @@ async fn apply_and_check(conn: &mut PgConnection, c: &Corruption, set: TableSet)
         Err(e) => return Some(format!("{head}: corruption does not render: {e}")),
     };
     let mut tx = ok(conn.begin().await, "BEGIN");
+    let key = match ok(c.key_for(set), &head) {
+        None => None,
+        Some(q) => match sqlx::query_scalar::<_, Option<serde_json::Value>>(&q)
+            .fetch_one(&mut *tx)
+            .await
+        {
+            Ok(k) => k,
+            Err(e) => {
+                ok(tx.rollback().await, "ROLLBACK");
+                return Some(format!("{head}: key query failed: {e}"));
+            }
+        },
+    };
     let miss = match sqlx::raw_sql(&script).execute(&mut *tx).await {
         Err(e) => Some(format!("{head}: corruption SQL failed: {e}")),
         Ok(_) => match run_checks_within(&mut tx, set, SAMPLE_ALL).await {
@@ -526,7 +560,23 @@ async fn apply_and_check(conn: &mut PgConnection, c: &Corruption, set: TableSet)
                     Some(o)
                         if o.violations.unwrap_or(0) >= 1 && o.sampled_rule_count(c.rule) >= 1 =>
                     {
-                        None
+                        let named = key.as_ref().is_none_or(|k| {
+                            o.sample.iter().any(|row| {
+                                row.get("rule").and_then(|r| r.as_str()) == Some(c.rule)
+                                    && json_contains(row, k)
+                            })
+                        });
+                        (!named).then(|| {
+                            format!(
+                                "{head}: reported, but no sampled {} row names the corrupted key {}: {:?}",
+                                c.rule,
+                                key.clone().unwrap_or_default(),
+                                o.sample
+                                    .iter()
+                                    .filter(|r| r.get("rule").and_then(|x| x.as_str()) == Some(c.rule))
+                                    .collect::<Vec<_>>()
+                            )
+                        })
                     }
                     Some(o) => Some(format!(
                         "{head}: not reported; {} = {} with sub-rules {:?}; other checks:\n{}",
@@ -546,7 +596,7 @@ async fn apply_and_check(conn: &mut PgConnection, c: &Corruption, set: TableSet)
 async fn sweep(conn: &mut PgConnection, set: TableSet) -> Sweep {
     let catalog = ok(load_catalog(conn).await, "load_catalog");
     let mut out = Sweep::default();
-    for c in CORRUPTIONS {
+    for c in corruptions() {
         if !ok(c.applies(set, &catalog), label(c)) {
             out.not_applicable.push(label(c));
             continue;
@@ -615,8 +665,8 @@ async fn every_corruption_is_reported_under_its_sub_rule(
     );
 
     // n/a corruptions are exactly those of the documented n/a sub-rules
-    let expected_na: BTreeSet<String> = CORRUPTIONS
-        .iter()
+    let expected_na: BTreeSet<String> = corruptions()
+        .into_iter()
         .filter(|c| {
             stage
                 .applicability()
@@ -633,7 +683,7 @@ async fn every_corruption_is_reported_under_its_sub_rule(
     );
     assert_eq!(
         result.ran.len() + result.not_applicable.len() + result.precondition_false.len(),
-        CORRUPTIONS.len()
+        corruptions().len()
     );
 
     // every rollback really rolled back
@@ -641,6 +691,126 @@ async fn every_corruption_is_reported_under_its_sub_rule(
         &checks(&mut conn, set).await,
         stage.applicability(),
         "after the corruptions",
+    );
+}
+
+// Every confirmation corruption ------------------------------------------------------------------
+
+/// Apply a confirmation corruption inside a transaction, audit in it (`harness validate`'s
+/// rules), roll back. Returns the miss: the confirmation still holds, its detail lacks what the
+/// file expects, or it does not name the declared key.
+async fn apply_and_audit(conn: &mut PgConnection, c: &Corruption, set: TableSet) -> Option<String> {
+    let Target::Confirmation { expect } = c.target else {
+        return Some(format!("{} is not a confirmation corruption", label(c)));
+    };
+    let head = format!("{set}: {} ({})", label(c), c.what);
+    let script = ok(c.sql_for(set), &head);
+    let mut tx = ok(conn.begin().await, "BEGIN");
+    let key: Option<serde_json::Value> = match ok(c.key_for(set), &head) {
+        None => None,
+        Some(q) => ok(sqlx::query_scalar(&q).fetch_one(&mut *tx).await, &head),
+    };
+    let miss = match sqlx::raw_sql(&script).execute(&mut *tx).await {
+        Err(e) => Some(format!("{head}: corruption SQL failed: {e}")),
+        Ok(_) => match invariants::audit_within(&mut tx, AuditPurpose::Validate, 10).await {
+            Err(e) => Some(format!("{head}: the audit failed to run: {e}")),
+            Ok(audit) => {
+                let found = audit.confirmations.iter().find(|x| x.name == c.check);
+                match found {
+                    None => Some(format!("{head}: no confirmation {}", c.check)),
+                    Some(x) if x.passed => {
+                        Some(format!("{head}: {} still holds: {}", c.check, x.detail))
+                    }
+                    Some(x) if !x.detail.contains(expect) => Some(format!(
+                        "{head}: {} fails, but its detail lacks `{expect}`: {}",
+                        c.check, x.detail
+                    )),
+                    Some(x) => key.filter(|k| !x.detail.contains(&k.to_string())).map(|k| {
+                        format!(
+                            "{head}: {} does not name the key {k}: {}",
+                            c.check, x.detail
+                        )
+                    }),
+                }
+            }
+        },
+    };
+    ok(tx.rollback().await, "ROLLBACK of the corruption");
+    miss
+}
+
+/// Every confirmation corruption of the catalogue (archive parity, the lock, the triggers, the
+/// migration's own state, the cutover, FK legality, identity parity) makes its confirmation
+/// fail with the detail it expects and the key it names, on every table set it applies to,
+/// while the clean database holds that confirmation before and after.
+#[rstest]
+#[case::v2_after_step_6(Stage::V2AfterStep6)]
+#[case::after_cutover(Stage::AfterCutover)]
+#[tokio::test]
+async fn every_confirmation_corruption_fails_its_confirmation(
+    #[future(awt)] db: TestDb,
+    #[case] stage: Stage,
+) {
+    let set = stage.set();
+    let mut conn = stage.prepare(&db).await;
+    let clean = ok(
+        invariants::audit(&mut conn, &mut [], AuditPurpose::Validate, 10).await,
+        "clean audit",
+    );
+    assert_eq!(clean.table_set, set);
+    let catalogue = ok(
+        invariants::corruptions::confirmation_corruptions(),
+        "the corruption catalogue",
+    );
+    let mut ran = Vec::new();
+    let mut failures = Vec::new();
+    for c in catalogue.iter().filter(|c| c.sets.contains(&set)) {
+        let holds = clean
+            .confirmations
+            .iter()
+            .find(|x| x.name == c.check)
+            .is_some_and(|x| x.passed);
+        assert!(
+            holds,
+            "{}: {} must hold on the clean {set} database: {:?}",
+            label(c),
+            c.check,
+            clean.confirmations
+        );
+        if let Some(pre) = ok(c.precondition_for(set), label(c)) {
+            let met: Option<bool> = ok(
+                sqlx::query_scalar(&pre).fetch_one(&mut conn).await,
+                label(c),
+            );
+            assert_eq!(
+                met,
+                Some(true),
+                "{}: the fixture world meets every precondition",
+                label(c)
+            );
+        }
+        ran.push(label(c));
+        if let Some(miss) = apply_and_audit(&mut conn, c, set).await {
+            failures.push(miss);
+        }
+    }
+    eprintln!(
+        "{stage:?}: {} confirmation corruptions ran: {ran:?}",
+        ran.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let min = match stage {
+        Stage::AfterCutover => 15,
+        _ => 6,
+    };
+    assert!(ran.len() >= min, "{stage:?}: only {} ran", ran.len());
+    let after = ok(
+        invariants::audit(&mut conn, &mut [], AuditPurpose::Validate, 10).await,
+        "audit after the rollbacks",
+    );
+    assert_eq!(
+        after.confirmations, clean.confirmations,
+        "every rollback rolled back"
     );
 }
 
@@ -969,8 +1139,8 @@ async fn declared_precondition_matches_the_world(
     #[case] holds: bool,
 ) {
     let set = TableSet::CanonicalAfterCutover;
-    let c = CORRUPTIONS
-        .iter()
+    let c = corruptions()
+        .into_iter()
         .find(|c| c.rule == rule && c.check != "missing_hash")
         .unwrap_or_else(|| panic!("no corruption {rule}"));
     let mut conn = migrated_tiny(&db, tiny).await;
@@ -1049,8 +1219,8 @@ async fn cap_exceeded_is_caught_after_a_tiny_buy(
 // The STEP_8 gate -----------------------------------------------------------------------------
 
 fn corruption(check: &str, rule: &str) -> &'static Corruption {
-    CORRUPTIONS
-        .iter()
+    corruptions()
+        .into_iter()
         .find(|c| c.check == check && c.rule == rule)
         .unwrap_or_else(|| panic!("no corruption {check}/{rule}"))
 }
@@ -1088,18 +1258,22 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
         &ok(c.sql_for(TableSet::CanonicalAfterCutover), label(c)),
     )
     .await;
-    let expected = gate_failures(&checks(&mut conn, TableSet::CanonicalAfterCutover).await);
+    let before = ok(
+        invariants::audit(&mut conn, &mut [], AuditPurpose::Gate, 10).await,
+        "audit before STEP_8",
+    );
+    let expected = gate_failures(&harness::gate::verdict(&before));
     assert!(
         expected.iter().any(|f| f.starts_with(&format!("{check}="))),
         "{check} must fail: {expected:?}"
     );
 
-    let gate = InvariantsGate {
-        helper: parallel.then(|| db.connect_options()),
-        ..InvariantsGate::default()
-    };
+    let gate = std::sync::Arc::new(match parallel {
+        true => AuditGate::with_helper(db.connect_options()),
+        false => AuditGate::new(),
+    });
     let options = RunOptions {
-        gate: Some(std::sync::Arc::new(gate.clone())),
+        gate: Some(gate.clone()),
         ..RunOptions::default()
     };
     let err = match run_phase_1c(&mut conn, &options).await {
@@ -1128,11 +1302,22 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
             expected.join(", ")
         )
     );
-    let gate = outcome.validation.clone().unwrap_or_default();
-    let target = gate.iter().find(|o| o.check == check);
+    let verdict = outcome.validation.clone().unwrap_or_default();
+    assert!(
+        verdict
+            .checks
+            .iter()
+            .any(|c| c.name == check && c.violations.unwrap_or(0) >= 1),
+        "{verdict:#?}"
+    );
+    let audit = gate
+        .last_audit()
+        .unwrap_or_else(|| panic!("the gate kept no audit"));
+    let target = audit.checks.iter().find(|o| o.check == check);
     assert!(
         target.is_some_and(|o| o.violations.unwrap_or(0) >= 1 && o.sampled_rule_count(rule) >= 1),
-        "{gate:#?}"
+        "{:#?}",
+        audit.checks
     );
     let steps: Vec<(StepName, StepStatus)> =
         outcome.steps.iter().map(|s| (s.step, s.status)).collect();
@@ -1263,22 +1448,23 @@ async fn step_8_runs_on_one_connection_when_the_helper_cannot_connect(#[future(a
         .port(1)
         .username("postgres")
         .database("none");
-    let gate = InvariantsGate {
-        helper: Some(unreachable),
-        ..InvariantsGate::default()
-    };
+    let gate = std::sync::Arc::new(AuditGate::with_helper(unreachable));
     let options = RunOptions {
-        gate: Some(std::sync::Arc::new(gate)),
+        gate: Some(gate.clone()),
         ..RunOptions::default()
     };
     let outcome = ok(run_phase_1c(&mut conn, &options).await, "Phase 1C");
     assert!(outcome.completed(), "{outcome:#?}");
     let validation = outcome.validation.unwrap_or_default();
-    assert_eq!(validation.len(), CHECK_NAMES.len());
+    assert_eq!(validation.checks.len(), CHECK_NAMES.len());
+    assert!(gate_failures(&validation).is_empty(), "{validation:#?}");
+    let audit = gate
+        .last_audit()
+        .unwrap_or_else(|| panic!("the gate kept no audit"));
     assert!(
-        validation.iter().all(|o| o.violations == Some(0)),
+        audit.checks.iter().all(|o| o.violations == Some(0)),
         "{}",
-        summary(&validation)
+        summary(&audit.checks)
     );
 }
 

@@ -7,12 +7,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use contract::EVENT_TABLES;
 use generators::{World, WorldParams};
+use harness::gate::audit_options;
 use harness::{db, TestDb};
 use migrations::{
     apply_phase_1a, apply_phase_1b, apply_revision_a_m6_partial, lock_state, run_phase_1c,
-    run_step, step_log, FaultHook, FaultKind, LockState, MigrationError, RunOptions, RunOutcome,
-    StaticGate, StepLogRow, StepName, StepStatus, EVENT_TABLES, LOCK_REASON, PHASE_1C,
+    run_step, step_log, FaultHook, FaultKind, GateVerdict, LockState, MigrationError, RunOptions,
+    RunOutcome, StaticGate, StepLogRow, StepName, StepStatus, LOCK_REASON, PHASE_1C,
 };
 use rstest::rstest;
 use sqlx::PgConnection;
@@ -70,7 +72,9 @@ async fn run_err(conn: &mut PgConnection, opts: &RunOptions) -> MigrationError {
 /// A run whose gate passes without querying (for tests about the runner, not the checks).
 fn static_gate() -> RunOptions {
     RunOptions {
-        gate: Some(Arc::new(StaticGate::default())),
+        gate: Some(Arc::new(StaticGate {
+            verdict: GateVerdict::all_pass(),
+        })),
         ..RunOptions::default()
     }
 }
@@ -78,7 +82,7 @@ fn static_gate() -> RunOptions {
 fn with_fault(hook: &Arc<FaultHook>) -> RunOptions {
     RunOptions {
         fault: Some(hook.clone()),
-        ..RunOptions::default()
+        ..audit_options()
     }
 }
 
@@ -182,9 +186,14 @@ fn assert_clean_run(outcome: &RunOutcome) {
         assert!(s.ended_at_utc >= s.started_at_utc, "{s:#?}");
     }
     let validation = outcome.validation.clone().unwrap_or_default();
-    assert_eq!(validation.len(), 12, "{validation:#?}");
+    assert_eq!(validation.checks.len(), 12, "{validation:#?}");
+    assert_eq!(
+        validation.confirmations.len(),
+        contract::CONFIRMATION_NAMES.len(),
+        "{validation:#?}"
+    );
     assert!(
-        validation.iter().all(|o| o.violations == Some(0)),
+        migrations::gate_failures(&validation).is_empty(),
         "{validation:#?}"
     );
 }
@@ -228,7 +237,7 @@ async fn fixture_world_migrates_step_by_step_and_releases_the_lock(#[future(awt)
         .await
         .unwrap_or_else(|e| panic!("phase 1b: {e}"));
     let t_1b = t.elapsed();
-    let outcome = run_ok(&mut conn, &RunOptions::default()).await;
+    let outcome = run_ok(&mut conn, &audit_options()).await;
     let total = t.elapsed();
     eprintln!(
         "fixture world migration: Phase 1B {t_1b:?}, Phase 1C {:?} (steps {:?}), 1B+1C {total:?}",
@@ -291,7 +300,7 @@ async fn generated_worlds_migrate(#[future(awt)] db: TestDb, #[case] seed: u64) 
     apply_phase_1b(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("seed {seed}: phase 1b: {e}"));
-    let outcome = run_ok(&mut conn, &RunOptions::default()).await;
+    let outcome = run_ok(&mut conn, &audit_options()).await;
     assert_clean_run(&outcome);
     assert_migrated(&mut conn, &before).await;
 }
@@ -321,7 +330,7 @@ async fn hand_made_world_migrates_and_passes_the_sql_test_scripts(#[future(awt)]
         include_str!("../../migrations/tests/sql/dual_write_before_cutover.sql"),
     )
     .await;
-    let outcome = run_ok(&mut conn, &RunOptions::default()).await;
+    let outcome = run_ok(&mut conn, &audit_options()).await;
     assert_clean_run(&outcome);
     assert_migrated(&mut conn, &before).await;
     exec(
@@ -339,7 +348,7 @@ async fn rerun_after_success_is_a_noop_that_says_so_and_writes_nothing(#[future(
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
     let data_before = snapshot(&mut conn).await;
 
-    let again = run_ok(&mut conn, &RunOptions::default()).await;
+    let again = run_ok(&mut conn, &audit_options()).await;
     assert!(again.noop && again.completed(), "{again:#?}");
     assert!(
         again.steps.is_empty() && again.validation.is_none(),
@@ -427,7 +436,7 @@ async fn revision_a_m6_leftovers_are_normalized_and_the_run_succeeds(#[future(aw
         "{rev_a:#?}"
     );
 
-    let outcome = run_ok(&mut conn, &RunOptions::default()).await;
+    let outcome = run_ok(&mut conn, &audit_options()).await;
     assert_clean_run(&outcome);
     let cleanup = &outcome.steps[1];
     assert_eq!(cleanup.step, StepName::Step1CleanupM6);
@@ -569,9 +578,8 @@ async fn a_failing_step_aborts_under_the_lock_and_a_rerun_resumes(
     }
     assert!(run2
         .validation
-        .iter()
-        .flatten()
-        .all(|o| o.violations == Some(0)));
+        .as_ref()
+        .is_some_and(|v| migrations::gate_failures(v).is_empty()));
     assert_eq!(phase_1c_log(&mut conn).await.len(), at + 1 + 11);
     assert_migrated(&mut conn, &before).await;
 }
@@ -654,17 +662,15 @@ async fn no_unlock_without_a_validation_after_the_last_change(#[future(awt)] db:
     assert!(lock(&mut conn).await.locked);
 
     // The gate finds violations: STEP_8 fails, the lock stays, STEP_9 is refused.
-    let failing = StaticGate {
-        outcomes: vec![invariants::CheckOutcome {
-            check: "cluster_cap",
-            set: invariants::TableSet::CanonicalAfterCutover,
-            violations: Some(2),
-            sample: Vec::new(),
-            rules_checked: Vec::new(),
-            rules_not_applicable: Vec::new(),
-            elapsed_us: 0,
-        }],
-    };
+    let mut verdict = GateVerdict::all_pass();
+    for c in verdict
+        .checks
+        .iter_mut()
+        .filter(|c| c.name == "cluster_cap")
+    {
+        c.violations = Some(2);
+    }
+    let failing = StaticGate { verdict };
     let opts = RunOptions {
         gate: Some(Arc::new(failing)),
         ..RunOptions::default()
@@ -711,7 +717,7 @@ async fn no_unlock_without_a_validation_after_the_last_change(#[future(awt)] db:
     );
     assert!(lock(&mut conn).await.locked);
 
-    let done = run_ok(&mut conn, &RunOptions::default()).await;
+    let done = run_ok(&mut conn, &audit_options()).await;
     assert!(done.completed());
     assert!(!lock(&mut conn).await.locked);
 }
@@ -871,7 +877,7 @@ async fn dual_write_mirrors_canonical_writes_into_v2_until_the_cutover(#[future(
 async fn phase_1c_without_phase_1b_is_refused(#[future(awt)] db: TestDb) {
     let mut conn = seeded(&db, &small_world()).await;
     let before = snapshot(&mut conn).await;
-    let err = run_err(&mut conn, &RunOptions::default()).await;
+    let err = run_err(&mut conn, &audit_options()).await;
     assert!(matches!(err, MigrationError::Phase1bMissing), "{err:?}");
     assert!(err.to_string().contains("Phase 1B is not applied"), "{err}");
     assert_eq!(
@@ -879,7 +885,7 @@ async fn phase_1c_without_phase_1b_is_refused(#[future(awt)] db: TestDb) {
         before,
         "nothing created or changed"
     );
-    let err = run_step(&mut conn, StepName::Step9Unlock, &RunOptions::default())
+    let err = run_step(&mut conn, StepName::Step9Unlock, &audit_options())
         .await
         .err();
     assert!(
@@ -940,7 +946,7 @@ async fn bad_state_is_refused_before_anything_changes(
     let before = snapshot(&mut conn).await;
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
 
-    let err = run_err(&mut conn, &RunOptions::default()).await;
+    let err = run_err(&mut conn, &audit_options()).await;
     assert!(expected(&err), "{err:?}");
     assert!(err.to_string().contains(says), "{err}");
     assert_eq!(err.step(), None, "refused before any step ran: {err:?}");
@@ -978,7 +984,7 @@ async fn a_second_concurrent_runner_is_refused(#[future(awt)] db: TestDb) {
     let before = snapshot(&mut conn).await;
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
 
-    let err = run_err(&mut conn, &RunOptions::default()).await;
+    let err = run_err(&mut conn, &audit_options()).await;
     assert!(matches!(err, MigrationError::ConcurrentRun), "{err:?}");
     assert_eq!(snapshot(&mut conn).await, before);
     assert_eq!(
@@ -988,7 +994,7 @@ async fn a_second_concurrent_runner_is_refused(#[future(awt)] db: TestDb) {
 
     // Once the other runner is gone, the run goes through.
     exec(&mut other, "SELECT pg_advisory_unlock_all()").await;
-    assert!(run_ok(&mut conn, &RunOptions::default()).await.completed());
+    assert!(run_ok(&mut conn, &audit_options()).await.completed());
 }
 
 #[tokio::test]
@@ -1042,4 +1048,116 @@ async fn reapplying_a_phase_is_refused(#[future(awt)] db: TestDb) {
         step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}")),
         log_before
     );
+}
+
+// The validation gate ---------------------------------------------------------------------------
+
+/// Which verdict STEP_8 gets.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    /// No gate at all.
+    NoGate,
+    /// A gate that reports nothing.
+    Empty,
+    /// All twelve checks and all confirmations but one check left out.
+    OneCheckLeftOut,
+    /// Every check, one confirmation left out.
+    OneConfirmationLeftOut,
+    /// A check reported under a misspelled name instead of its own.
+    Misspelled,
+}
+
+/// STEP_8 never passes on a verdict that did not look: without a gate, with a gate that reports
+/// nothing, one that leaves a check or a confirmation out, or one that misspells a check, STEP_8
+/// fails naming what is missing; the lock stays held and STEP_9 never runs.
+#[rstest]
+#[case::no_gate(Verdict::NoGate, "no validation gate")]
+#[case::empty(Verdict::Empty, "no_hypertable_fk=not reported")]
+#[case::one_check_left_out(Verdict::OneCheckLeftOut, "long_only=not reported")]
+#[case::one_confirmation_left_out(Verdict::OneConfirmationLeftOut, "archive_parity: not reported")]
+#[case::misspelled(Verdict::Misspelled, "fee_formulas=not a contract check")]
+#[tokio::test]
+async fn step_8_never_passes_a_verdict_that_did_not_look(
+    #[future(awt)] db: TestDb,
+    #[case] verdict: Verdict,
+    #[case] expected: &str,
+) {
+    let mut conn = after_1b(&db, &small_world()).await;
+    let mut v = GateVerdict::all_pass();
+    match verdict {
+        Verdict::NoGate | Verdict::Empty => v = GateVerdict::default(),
+        Verdict::OneCheckLeftOut => v.checks.retain(|c| c.name != "long_only"),
+        Verdict::OneConfirmationLeftOut => v.confirmations.retain(|c| c.name != "archive_parity"),
+        Verdict::Misspelled => {
+            for c in v.checks.iter_mut().filter(|c| c.name == "fee_formula") {
+                c.name = "fee_formulas".into();
+            }
+        }
+    }
+    let opts = match verdict {
+        Verdict::NoGate => RunOptions::default(),
+        _ => RunOptions {
+            gate: Some(Arc::new(StaticGate { verdict: v })),
+            ..RunOptions::default()
+        },
+    };
+    let err = run_err(&mut conn, &opts).await;
+    assert_eq!(err.step(), Some(StepName::Step8FullValidation), "{err}");
+    assert!(err.to_string().contains(expected), "{err}");
+    assert!(lock(&mut conn).await.locked, "the lock stays held");
+    let log = phase_1c_log(&mut conn).await;
+    assert!(
+        !log.iter().any(|r| r.step_name == "STEP_9_UNLOCK"),
+        "STEP_9 must not run"
+    );
+    let last = log.last().unwrap_or_else(|| panic!("empty step log"));
+    assert_eq!(
+        (last.step_name.as_str(), last.status.as_str()),
+        ("STEP_8_FULL_VALIDATION", "FAILED")
+    );
+    // The SQL refuses to unlock by hand too.
+    let refusal = run_step(&mut conn, StepName::Step9Unlock, &opts)
+        .await
+        .err();
+    assert!(
+        refusal.is_some(),
+        "STEP_9 must be refused without a validated STEP_8"
+    );
+    assert!(lock(&mut conn).await.locked);
+    // A real gate then validates and the run completes.
+    let done = run_ok(&mut conn, &audit_options()).await;
+    assert!(done.completed());
+}
+
+/// One oracle: a contract trigger enabled only for replica sessions (it enforces nothing for an
+/// ordinary writer) fails STEP_8 through the same confirmation `harness validate` uses, naming
+/// the trigger; re-enabled, the resumed run completes.
+#[rstest]
+#[tokio::test]
+async fn step_8_refuses_a_replica_only_contract_trigger(#[future(awt)] db: TestDb) {
+    let mut conn = after_1b(&db, &small_world()).await;
+    for step in &StepName::ALL[..9] {
+        run_step(&mut conn, *step, &audit_options())
+            .await
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+    }
+    exec(
+        &mut conn,
+        "ALTER TABLE risk_event ENABLE REPLICA TRIGGER trg_risk_event_append_only",
+    )
+    .await;
+    let err = run_err(&mut conn, &audit_options()).await;
+    assert_eq!(err.step(), Some(StepName::Step8FullValidation), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("triggers: 12 of 13 present and enabled; risk_event.trg_risk_event_append_only: enabled only for replica sessions (ENABLE REPLICA)"),
+        "{text}"
+    );
+    assert!(lock(&mut conn).await.locked);
+    exec(
+        &mut conn,
+        "ALTER TABLE risk_event ENABLE TRIGGER trg_risk_event_append_only",
+    )
+    .await;
+    assert!(run_ok(&mut conn, &audit_options()).await.completed());
 }

@@ -29,9 +29,10 @@ use generators::model::{Side, World};
 use generators::strategy::{world_cases, Limits, WorldCase};
 use generators::{replay_hourly_states, HourlyStates};
 use harness::TestDb;
-use invariants::corruptions::CORRUPTIONS;
-use invariants::{load_catalog, render_check, run_check, run_checks, TableSet, CHECK_NAMES};
-use migrations::{apply_phase_1b, lock_state, run_phase_1c, RunOptions};
+use invariants::{
+    load_catalog, render_check, run_check, run_checks, AuditPurpose, TableSet, CHECK_NAMES,
+};
+use migrations::{apply_phase_1b, lock_state, run_phase_1c};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
 use sqlx::{Connection, PgConnection};
 
@@ -145,16 +146,14 @@ async fn seeded(case: &WorldCase) -> Result<(TestDb, PgConnection, World), Strin
 /// Phase 1B then Phase 1C, which must complete with the lock released.
 async fn migrate(conn: &mut PgConnection) -> Outcome {
     apply_phase_1b(conn).await.map_err(fail("phase 1b"))?;
-    let outcome = run_phase_1c(conn, &RunOptions::default())
+    let outcome = run_phase_1c(conn, &harness::gate::audit_options())
         .await
         .map_err(|e| {
             format!(
                 "phase 1c: {e}; validation: {:?}",
-                e.outcome().and_then(|o| o.validation.clone()).map(|v| v
-                    .iter()
-                    .filter(|c| c.violations != Some(0))
-                    .map(|c| (c.check, c.violations, c.sample.clone()))
-                    .collect::<Vec<_>>())
+                e.outcome()
+                    .and_then(|o| o.validation.clone())
+                    .map(|v| migrations::gate_failures(&v))
             )
         })?;
     if !outcome.completed() || outcome.noop {
@@ -205,7 +204,18 @@ fn every_check_is_clean_before_during_and_after_the_migration() {
             &["identity_bijection", "missing_hash"],
         )
         .await?;
-        let outcome = run_phase_1c(&mut conn, &RunOptions::default())
+        // Dual write keeps every canonical row mirrored in its *_v2 table, column for column.
+        let audit = invariants::audit(&mut conn, &mut [], AuditPurpose::Validate, 5)
+            .await
+            .map_err(fail("audit before the cutover"))?;
+        if audit.table_set != TableSet::V2BeforeCutover || !audit.parity.passed {
+            return Err(format!(
+                "canonical -> *_v2 parity on {}: {:?}",
+                audit.table_set,
+                audit.parity.failures()
+            ));
+        }
+        let outcome = run_phase_1c(&mut conn, &harness::gate::audit_options())
             .await
             .map_err(fail("phase 1c"))?;
         if !outcome.completed() {
@@ -225,6 +235,13 @@ fn every_check_is_clean_before_during_and_after_the_migration() {
             other => return Err(format!("lock not released: {other:?}")),
         }
         all_clean(&mut conn, TableSet::CanonicalAfterCutover, &[]).await?;
+        // The whole audit `harness validate` runs: checks, parity, grid, every confirmation.
+        let audit = invariants::audit(&mut conn, &mut [], AuditPurpose::Validate, 5)
+            .await
+            .map_err(fail("audit after the migration"))?;
+        if !audit.passed {
+            return Err(format!("audit after the migration: {:?}", audit.failures));
+        }
         let _ = conn.close().await;
         Ok(())
     });
@@ -625,7 +642,8 @@ async fn mutation_case(case: WorldCase) -> Outcome {
     let mut missed = Vec::new();
     for (ci, &check) in CHECK_NAMES.iter().enumerate() {
         let mut candidates = Vec::new();
-        for c in CORRUPTIONS.iter().filter(|c| c.check == check) {
+        let catalogue = invariants::corruptions::check_corruptions().map_err(fail("catalogue"))?;
+        for c in catalogue.into_iter().filter(|c| c.check == check) {
             if c.applies(set, &catalog).map_err(fail("applies"))? {
                 candidates.push(c);
             }
@@ -692,6 +710,52 @@ async fn mutation_case(case: WorldCase) -> Outcome {
         }
         record(check, kills);
     }
+    // The confirmations' losses (archive parity, lock, triggers, migration state, ...): one
+    // chosen by the seed per confirmation, audited as `harness validate` audits.
+    let losses = invariants::corruptions::confirmation_corruptions().map_err(fail("catalogue"))?;
+    for (ci, &name) in contract::CONFIRMATION_NAMES.iter().enumerate() {
+        let candidates: Vec<_> = losses
+            .iter()
+            .filter(|c| c.check == name && c.sets.contains(&set))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let c = candidates
+            [(splitmix(case.seed ^ (100 + ci) as u64) % candidates.len() as u64) as usize];
+        let mut kills = Kills::default();
+        let pre = c.precondition_for(set).map_err(fail("precondition"))?;
+        let holds = match &pre {
+            Some(sql) => sqlx::query_scalar::<_, bool>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| format!("{}: precondition: {e}", c.label()))?,
+            None => true,
+        };
+        if !holds {
+            kills.skipped_precondition += 1;
+        } else {
+            kills.applied += 1;
+            let invariants::corruptions::Target::Confirmation { expect } = c.target else {
+                return Err(format!("{} is not a confirmation corruption", c.label()));
+            };
+            let script = c.sql_for(set).map_err(fail("corruption sql"))?;
+            let mut tx = conn.begin().await.map_err(fail("begin"))?;
+            sqlx::raw_sql(&script)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| format!("{}: corruption SQL failed: {e}", c.label()))?;
+            let audit = invariants::audit_within(&mut tx, AuditPurpose::Validate, 5)
+                .await
+                .map_err(|e| format!("{}: audit: {e}", c.label()))?;
+            tx.rollback().await.map_err(fail("rollback"))?;
+            match audit.confirmations.iter().find(|x| x.name == name) {
+                Some(x) if !x.passed && x.detail.contains(expect) => kills.killed += 1,
+                other => missed.push(format!("{} ({}): not caught: {other:?}", c.label(), c.what)),
+            }
+        }
+        record(name, kills);
+    }
     let _ = conn.close().await;
     if missed.is_empty() {
         Ok(())
@@ -704,13 +768,24 @@ async fn mutation_case(case: WorldCase) -> Outcome {
 fn every_check_catches_a_random_corruption_of_its_kind_after_cutover() {
     property("mutation_matrix", Limits::SMALL, mutation_case);
     let table = KILLS.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    eprintln!("mutation matrix after cutover (kill rate = caught / applied):");
+    eprintln!(
+        "mutation matrix after cutover, checks then confirmations (kill rate = caught / applied):"
+    );
     eprintln!(
         "  {:<28} {:>7} {:>6} {:>9} {:>13} {:>11}",
         "check", "applied", "caught", "kill rate", "skip: precond", "skip: world"
     );
     let mut incomplete = Vec::new();
-    for check in CHECK_NAMES {
+    let with_losses = [
+        "archive_parity",
+        "lock",
+        "triggers",
+        "migration_state",
+        "cutover",
+        "fk_legality",
+        "identity_parity",
+    ];
+    for check in CHECK_NAMES.iter().chain(with_losses.iter()).copied() {
         let k = table.get(check).copied().unwrap_or_default();
         let rate = if k.applied == 0 {
             "-".to_string()

@@ -5,13 +5,16 @@
 --     the bound hour, cap = round(cap_fraction * portfolio equity at the bound hour, 8). A missing
 --     exposure row falls back to the recomputation (an empty cluster may have no row).
 --   bound_state_missing: neither an exposure row nor a portfolio state at the bound hour, so the
---     cap cannot be evaluated; instrument_cluster_missing: the instrument has no cluster.
+--     cap cannot be evaluated; instrument_cluster_missing: the instrument has no cluster;
+--     cluster_missing: its cluster_id names no cluster row (no cap_fraction to apply).
 --   buy_bound_state_not_normal: the bound risk state is not NORMAL (the risk gate; the contract
 --     names no separate check for it, and it is the other half of the same acceptance gate).
 --   cluster_exposure_mismatch / cluster_cap_value_mismatch: an exposure row differs from the sum
 --     of its positions' market values / from round(cap_fraction * equity, 8) (STEP_4 onwards).
---@rule cap_exceeded,bound_state_missing,instrument_cluster_missing,buy_bound_state_not_normal
---@rule cluster_exposure_mismatch,cluster_cap_value_mismatch table:cluster_exposure_hourly_state
+--   cluster_exposure_missing: a risk state and a cluster without their exposure row (STEP_4
+--     writes one row per risk state and cluster, and its sync trigger one per new risk state).
+--@rule cap_exceeded,bound_state_missing,instrument_cluster_missing,cluster_missing,buy_bound_state_not_normal
+--@rule cluster_exposure_mismatch,cluster_cap_value_mismatch,cluster_exposure_missing table:cluster_exposure_hourly_state
 WITH position_by_cluster AS (
     SELECT p.account_id, ic.cluster_id, p.hour_ts, sum(p.market_value) AS exposure
     FROM position_hourly_state p
@@ -19,7 +22,7 @@ WITH position_by_cluster AS (
     GROUP BY p.account_id, ic.cluster_id, p.hour_ts
 ),
 buys AS (
-    SELECT o.order_id, o.account_id, o.risk_hour_ts, ic.cluster_id,
+    SELECT o.order_id, o.account_id, o.risk_hour_ts, ic.cluster_id, c.cluster_id IS NOT NULL AS has_cluster,
            round(o.quantity * o.reference_price, 8) AS notional,
            rs.trading_state,
            rs.account_id IS NOT NULL AS has_risk_state,
@@ -63,17 +66,19 @@ SELECT r.rule, g.account_id, jsonb_build_object('order_id', g.order_id),
 FROM gate g
 CROSS JOIN LATERAL (SELECT
     g.cluster_id IS NULL AS b1,
-    g.cluster_id IS NOT NULL AND g.cap IS NULL AS b2,
+    g.has_cluster AND g.cap IS NULL AS b2,
     g.exposure + g.notional > g.cap AS b3,
-    g.has_risk_state AND g.trading_state IS DISTINCT FROM 'NORMAL' AS b4
+    g.has_risk_state AND g.trading_state IS DISTINCT FROM 'NORMAL' AS b4,
+    g.cluster_id IS NOT NULL AND NOT g.has_cluster AS b5
 ) rb
 CROSS JOIN LATERAL (VALUES
     ('instrument_cluster_missing', rb.b1),
     ('bound_state_missing', rb.b2),
     ('cap_exceeded', rb.b3),
-    ('buy_bound_state_not_normal', rb.b4)
+    ('buy_bound_state_not_normal', rb.b4),
+    ('cluster_missing', rb.b5)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad
 --@if table:cluster_exposure_hourly_state
 UNION ALL
 SELECT r.rule, ce.account_id, jsonb_build_object('cluster_id', ce.cluster_id, 'hour_ts', ce.hour_ts),
@@ -93,4 +98,12 @@ CROSS JOIN LATERAL (VALUES
     ('cluster_cap_value_mismatch', rb.b2)
 ) r(rule, bad)
 WHERE (rb.b1 OR rb.b2) AND r.bad
+UNION ALL
+SELECT 'cluster_exposure_missing', r.account_id, jsonb_build_object('cluster_id', c.cluster_id, 'hour_ts', r.hour_ts),
+       jsonb_build_object('risk_state_hash', r.state_hash)
+FROM risk_hourly_state r
+CROSS JOIN cluster c
+LEFT JOIN cluster_exposure_hourly_state ce
+  ON ce.account_id = r.account_id AND ce.cluster_id = c.cluster_id AND ce.hour_ts = r.hour_ts
+WHERE ce.account_id IS NULL
 --@endif

@@ -1,17 +1,24 @@
 -- deterministic_replay_parity: every stored hourly state equals the one recomputed from the event
 -- tables, state_hash included (the expected hash is computed over the expected fields, so a row
--- whose fields were forged together with a matching hash still fails on the fields).
+-- whose fields were forged together with a matching hash still fails on the fields), and no
+-- hour of an account's grid is missing.
+--   hour grid of account a: every whole hour from a's first event (ledger entry, fill, order,
+--     signal) or first stored state, whichever is earlier, to the world's last feature hour
+--     (max feature_snapshot.hour_ts), plus any hour a's stored portfolio or risk states have
+--     outside that range. Every grid hour must have a portfolio and a risk state
+--     (portfolio_state_missing / risk_state_missing), and a position state per instrument whose
+--     recomputed quantity is non-zero there (position_state_missing). The expectations are
+--     computed over the grid, not over the stored rows, so a deleted hour is expected and
+--     missed, never silently skipped.
 --   position at (a, i, h): quantity = net filled quantity with fill_ts < h + 1h; mark_price =
 --     feature_snapshot.close_price at (i, h); market_value = round(quantity * mark_price, 8).
---     A non-zero recomputed position at an hour the account has states for must have a row.
 --   portfolio at (a, h): cash = balance_after of the last ledger entry (by ledger_seq) with
 --     entry_ts < h + 1h (0 before any); market_value = sum of recomputed position values;
---     equity = cash + market_value; peak_equity = running max of equity over the account's
---     portfolio hours.
+--     equity = cash + market_value; peak_equity = running max of equity over a's grid hours.
 --   risk at (a, h): gross_exposure = round(mv / equity, 8) (0 when equity = 0); drawdown =
 --     round(1 - equity / peak_equity, 8) (0 when peak = 0); trading_state from the drawdown at
 --     scale 8 (>= 0.20 HALTED, >= 0.10 REDUCE_ONLY, else NORMAL); parent_portfolio_hash = the
---     recomputed portfolio hash. Every portfolio state has a risk state and vice versa.
+--     recomputed portfolio hash.
 --   risk events: exactly one TRADING_STATE_CHANGE event at each stored risk state whose
 --     trading_state differs from the previous stored hour's (first hour: from NORMAL), with that
 --     from/to and that hour's drawdown; no other events.
@@ -34,19 +41,50 @@ account_instruments AS (
     UNION
     SELECT account_id, instrument_id FROM position_hourly_state
 ),
+ledger_buckets AS (
+    SELECT account_id, date_trunc('hour', entry_ts, 'UTC') AS hour_ts, max(ledger_seq) AS last_seq
+    FROM {{cash_ledger}}
+    GROUP BY 1, 2
+),
+-- Where each account's grid starts: its first event or first stored state (whichever is earlier).
+account_first AS (
+    SELECT account_id, min(hour_ts) AS first_hour
+    FROM (SELECT account_id, min(hour_ts) AS hour_ts FROM fill_buckets GROUP BY 1
+          UNION ALL
+          SELECT account_id, min(hour_ts) FROM ledger_buckets GROUP BY 1
+          UNION ALL
+          SELECT account_id, date_trunc('hour', min(requested_ts), 'UTC') FROM {{order_request}} GROUP BY 1
+          UNION ALL
+          SELECT account_id, date_trunc('hour', min(hour_ts), 'UTC') FROM {{trade_signal}} GROUP BY 1
+          UNION ALL
+          SELECT account_id, date_trunc('hour', min(hour_ts), 'UTC') FROM portfolio_hourly_state GROUP BY 1
+          UNION ALL
+          SELECT account_id, date_trunc('hour', min(hour_ts), 'UTC') FROM risk_hourly_state GROUP BY 1) f
+    GROUP BY account_id
+),
+-- Every hour an account must have states for (see the header), plus the stored hours outside it.
+hour_grid AS (
+    SELECT af.account_id, g.hour_ts
+    FROM account_first af
+    CROSS JOIN (SELECT max(hour_ts) AS last_hour FROM feature_snapshot) lf
+    CROSS JOIN LATERAL generate_series(af.first_hour, lf.last_hour, interval '1 hour') g(hour_ts)
+    UNION
+    SELECT account_id, hour_ts FROM portfolio_hourly_state
+    UNION
+    SELECT account_id, hour_ts FROM risk_hourly_state
+),
 -- Where an expected position is needed: each instrument the account ever filled or held at each
--- of its portfolio hours (portfolio values and missing rows are judged there), plus every stored
--- position at an hour without a portfolio state (only compared with its own expectation). Hours
--- that only a risk state has feed nothing, so they are not expanded into the grid.
+-- of its grid hours (portfolio values and missing rows are judged there), plus every stored
+-- position at an hour outside the grid (only compared with its own expectation).
 position_points AS (
-    SELECT ai.account_id, ai.instrument_id, ph.hour_ts
+    SELECT ai.account_id, ai.instrument_id, hg.hour_ts
     FROM account_instruments ai
-    JOIN (SELECT DISTINCT account_id, hour_ts FROM portfolio_hourly_state) ph ON ph.account_id = ai.account_id
+    JOIN hour_grid hg ON hg.account_id = ai.account_id
     UNION ALL
     SELECT DISTINCT s.account_id, s.instrument_id, s.hour_ts
     FROM position_hourly_state s
-    WHERE NOT EXISTS (SELECT FROM portfolio_hourly_state p
-                      WHERE p.account_id = s.account_id AND p.hour_ts = s.hour_ts)
+    WHERE NOT EXISTS (SELECT FROM hour_grid g
+                      WHERE g.account_id = s.account_id AND g.hour_ts = s.hour_ts)
 ),
 -- One ordered stream per (account, instrument) of fill buckets and position points: the running
 -- sum at a point is the net filled quantity up to the end of its hour (a bucket sorts before a
@@ -73,15 +111,10 @@ position_value_by_hour AS (
     FROM position_expected
     GROUP BY account_id, hour_ts
 ),
-ledger_buckets AS (
-    SELECT account_id, date_trunc('hour', entry_ts, 'UTC') AS hour_ts, max(ledger_seq) AS last_seq
-    FROM {{cash_ledger}}
-    GROUP BY 1, 2
-),
 cash_running AS (
     SELECT g.account_id, g.hour_ts,
            max(lb.last_seq) OVER (PARTITION BY g.account_id ORDER BY g.hour_ts) AS last_seq
-    FROM (SELECT account_id, hour_ts FROM portfolio_hourly_state
+    FROM (SELECT account_id, hour_ts FROM hour_grid
           UNION
           SELECT account_id, hour_ts FROM ledger_buckets) g
     LEFT JOIN ledger_buckets lb ON lb.account_id = g.account_id AND lb.hour_ts = g.hour_ts
@@ -90,7 +123,7 @@ portfolio_base AS (
     SELECT p.account_id, p.hour_ts,
            coalesce(cl.balance_after, 0)::numeric(20,8) AS cash,
            coalesce(pv.market_value, 0)::numeric(20,8) AS market_value
-    FROM portfolio_hourly_state p
+    FROM hour_grid p
     JOIN cash_running cr ON cr.account_id = p.account_id AND cr.hour_ts = p.hour_ts
     LEFT JOIN {{cash_ledger}} cl ON cl.account_id = cr.account_id AND cl.ledger_seq = cr.last_seq
     LEFT JOIN position_value_by_hour pv ON pv.account_id = p.account_id AND pv.hour_ts = p.hour_ts
@@ -185,7 +218,7 @@ UNION ALL
 SELECT 'position_state_missing', e.account_id, jsonb_build_object('instrument_id', e.instrument_id, 'hour_ts', e.hour_ts),
        jsonb_build_object('expected_quantity', e.quantity)
 FROM position_expected e
-JOIN portfolio_hourly_state p ON p.account_id = e.account_id AND p.hour_ts = e.hour_ts
+JOIN hour_grid g ON g.account_id = e.account_id AND g.hour_ts = e.hour_ts
 LEFT JOIN position_hourly_state s
   ON s.account_id = e.account_id AND s.instrument_id = e.instrument_id AND s.hour_ts = e.hour_ts
 WHERE s.account_id IS NULL AND e.quantity <> 0
@@ -222,29 +255,33 @@ SELECT r.rule, s.account_id, jsonb_build_object('hour_ts', s.hour_ts),
                           'expected_parent_portfolio_hash', e.parent_portfolio_hash,
                           'state_hash', s.state_hash, 'expected_state_hash', e.state_hash)
 FROM risk_hourly_state s
-LEFT JOIN risk_expected_hashed e ON e.account_id = s.account_id AND e.hour_ts = s.hour_ts
+JOIN risk_expected_hashed e ON e.account_id = s.account_id AND e.hour_ts = s.hour_ts
+-- every stored risk hour is a grid hour, so it always has an expectation
 CROSS JOIN LATERAL (SELECT
-    e.account_id IS NULL AS b1,
     s.gross_exposure <> e.gross_exposure AS b2,
     s.drawdown <> e.drawdown AS b3,
     s.trading_state <> e.trading_state AS b4,
     s.parent_portfolio_hash <> e.parent_portfolio_hash AS b5,
-    e.account_id IS NOT NULL AND s.state_hash IS DISTINCT FROM e.state_hash AS b6
+    s.state_hash IS DISTINCT FROM e.state_hash AS b6
 ) rb
 CROSS JOIN LATERAL (VALUES
-    ('portfolio_state_missing', rb.b1),
     ('risk_gross_exposure_mismatch', rb.b2),
     ('risk_drawdown_mismatch', rb.b3),
     ('risk_trading_state_mismatch', rb.b4),
     ('risk_parent_portfolio_hash_mismatch', rb.b5),
     ('risk_state_hash_mismatch', rb.b6)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5 OR rb.b6) AND r.bad
+WHERE (rb.b2 OR rb.b3 OR rb.b4 OR rb.b5 OR rb.b6) AND r.bad
 UNION ALL
-SELECT 'risk_state_missing', p.account_id, jsonb_build_object('hour_ts', p.hour_ts), NULL::jsonb
-FROM portfolio_hourly_state p
-LEFT JOIN risk_hourly_state s ON s.account_id = p.account_id AND s.hour_ts = p.hour_ts
-WHERE s.account_id IS NULL
+SELECT r.rule, g.account_id, jsonb_build_object('hour_ts', g.hour_ts), NULL::jsonb
+FROM hour_grid g
+LEFT JOIN portfolio_hourly_state p ON p.account_id = g.account_id AND p.hour_ts = g.hour_ts
+LEFT JOIN risk_hourly_state s ON s.account_id = g.account_id AND s.hour_ts = g.hour_ts
+CROSS JOIN LATERAL (VALUES
+    ('portfolio_state_missing', p.account_id IS NULL),
+    ('risk_state_missing', s.account_id IS NULL)
+) r(rule, bad)
+WHERE (p.account_id IS NULL OR s.account_id IS NULL) AND r.bad
 UNION ALL
 SELECT r.rule, coalesce(e.account_id, t.account_id),
        jsonb_build_object('hour_ts', coalesce(e.hour_ts, t.hour_ts), 'risk_event_id', e.risk_event_id),

@@ -1,7 +1,10 @@
 -- slippage_formula: fill_price = round(reference_price * (1 + s * slippage_bps / 10000), 8);
 -- slippage_cost = round((fill_price - reference_price) * s * fill_qty, 8); the fill's
--- reference_price equals its order's; side is BUY or SELL (else s is undefined).
---@rule fill_side_invalid,fill_price_mismatch,slippage_cost_mismatch,reference_price_mismatch
+-- reference_price equals its order's; side is BUY or SELL (else s is undefined); the fill's
+-- instrument exists (else there is no slippage_bps to apply: fill_instrument_missing). A fill
+-- whose order does not exist has no reference price to compare: cross_account_isolation
+-- reports it (fill_order_missing).
+--@rule fill_side_invalid,fill_instrument_missing,fill_price_mismatch,slippage_cost_mismatch,reference_price_mismatch
 SELECT NULL::text AS rule, NULL::bigint AS account_id, NULL::jsonb AS key, NULL::jsonb AS detail
 WHERE false
 UNION ALL
@@ -20,14 +23,16 @@ CROSS JOIN LATERAL (
 ) x
 CROSS JOIN LATERAL (SELECT
     sg.s IS NULL AS b1,
-    sg.s IS NOT NULL AND f.fill_price IS DISTINCT FROM x.exp_price AS b2,
+    sg.s IS NOT NULL AND i.instrument_id IS NOT NULL AND f.fill_price IS DISTINCT FROM x.exp_price AS b2,
     sg.s IS NOT NULL AND f.slippage_cost IS DISTINCT FROM x.exp_cost AS b3,
-    f.reference_price <> o.reference_price AS b4
+    f.reference_price <> o.reference_price AS b4,
+    i.instrument_id IS NULL AS b5
 ) rb
 CROSS JOIN LATERAL (VALUES
     ('fill_side_invalid', rb.b1),
     ('fill_price_mismatch', rb.b2),
     ('slippage_cost_mismatch', rb.b3),
-    ('reference_price_mismatch', rb.b4)
+    ('reference_price_mismatch', rb.b4),
+    ('fill_instrument_missing', rb.b5)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad

@@ -8,12 +8,16 @@
 --     prediction; weights sum to 1; score = round(sum(weight * component score), 8); a META
 --     prediction has components.
 --   signals: prediction and regime output no later than the signal hour; target_weight >= 0.
---@rule prediction_in_training_window,prediction_model_kind_invalid,prediction_feature_after_hour
+--   references: every model, prediction, regime output and component a row names exists
+--     (`*_missing`); a rule that compares with a row that is not there would otherwise compare
+--     with NULL and count nothing.
+--@rule prediction_in_training_window,prediction_model_kind_invalid,prediction_model_missing,prediction_feature_after_hour
 --@rule prediction_feature_missing,prediction_feature_hash_mismatch,feature_hash_mismatch
---@rule regime_in_training_window,regime_model_kind_invalid
---@rule meta_parent_not_meta,meta_component_not_base,meta_component_after_meta
+--@rule regime_in_training_window,regime_model_kind_invalid,regime_model_missing
+--@rule meta_parent_not_meta,meta_component_not_base,meta_component_after_meta,meta_component_prediction_missing
 --@rule meta_weights_not_one,meta_score_mismatch,meta_without_components
---@rule signal_prediction_after_signal,signal_regime_after_signal,negative_target_weight
+--@rule signal_prediction_after_signal,signal_regime_after_signal,signal_prediction_missing,signal_regime_missing
+--@rule negative_target_weight
 WITH meta_sums AS (
     SELECT c.meta_prediction_id, sum(c.weight) AS weight_sum,
            round(sum(c.weight * b.score), 8) AS expected_score
@@ -33,19 +37,21 @@ LEFT JOIN model_registry m ON m.model_id = p.model_id
 LEFT JOIN feature_snapshot fs ON fs.instrument_id = p.instrument_id AND fs.hour_ts = p.feature_hour_ts
 CROSS JOIN LATERAL (SELECT
     p.hour_ts <= m.train_end AS b1,
-    m.model_kind IS DISTINCT FROM 'BASE' AND m.model_kind IS DISTINCT FROM 'META' AS b2,
+    m.model_id IS NOT NULL AND m.model_kind IS DISTINCT FROM 'BASE' AND m.model_kind IS DISTINCT FROM 'META' AS b2,
     p.feature_hour_ts > p.hour_ts AS b3,
     fs.instrument_id IS NULL AS b4,
-    fs.instrument_id IS NOT NULL AND fs.feature_hash IS DISTINCT FROM p.feature_hash AS b5
+    fs.instrument_id IS NOT NULL AND fs.feature_hash IS DISTINCT FROM p.feature_hash AS b5,
+    m.model_id IS NULL AS b6
 ) rb
 CROSS JOIN LATERAL (VALUES
     ('prediction_in_training_window', rb.b1),
     ('prediction_model_kind_invalid', rb.b2),
     ('prediction_feature_after_hour', rb.b3),
     ('prediction_feature_missing', rb.b4),
-    ('prediction_feature_hash_mismatch', rb.b5)
+    ('prediction_feature_hash_mismatch', rb.b5),
+    ('prediction_model_missing', rb.b6)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5 OR rb.b6) AND r.bad
 UNION ALL
 SELECT 'feature_hash_mismatch', NULL::bigint,
        jsonb_build_object('instrument_id', fs.instrument_id, 'hour_ts', fs.hour_ts),
@@ -67,13 +73,15 @@ FROM {{regime_output}} ro
 LEFT JOIN model_registry m ON m.model_id = ro.model_id
 CROSS JOIN LATERAL (SELECT
     ro.hour_ts <= m.train_end AS b1,
-    m.model_kind IS DISTINCT FROM 'REGIME' AS b2
+    m.model_id IS NOT NULL AND m.model_kind IS DISTINCT FROM 'REGIME' AS b2,
+    m.model_id IS NULL AS b3
 ) rb
 CROSS JOIN LATERAL (VALUES
     ('regime_in_training_window', rb.b1),
-    ('regime_model_kind_invalid', rb.b2)
+    ('regime_model_kind_invalid', rb.b2),
+    ('regime_model_missing', rb.b3)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2) AND r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3) AND r.bad
 UNION ALL
 SELECT r.rule, NULL::bigint,
        jsonb_build_object('meta_prediction_id', c.meta_prediction_id, 'base_prediction_id', c.base_prediction_id),
@@ -85,16 +93,18 @@ LEFT JOIN model_registry mm ON mm.model_id = mp.model_id
 LEFT JOIN {{model_prediction}} bp ON bp.prediction_id = c.base_prediction_id
 LEFT JOIN model_registry bm ON bm.model_id = bp.model_id
 CROSS JOIN LATERAL (SELECT
-    mm.model_kind IS DISTINCT FROM 'META' AS b1,
-    bm.model_kind IS DISTINCT FROM 'BASE' AS b2,
-    bp.hour_ts > mp.hour_ts AS b3
+    mp.prediction_id IS NOT NULL AND mm.model_kind IS DISTINCT FROM 'META' AS b1,
+    bp.prediction_id IS NOT NULL AND bm.model_kind IS DISTINCT FROM 'BASE' AS b2,
+    bp.hour_ts > mp.hour_ts AS b3,
+    mp.prediction_id IS NULL OR bp.prediction_id IS NULL AS b4
 ) rb
 CROSS JOIN LATERAL (VALUES
     ('meta_parent_not_meta', rb.b1),
     ('meta_component_not_base', rb.b2),
-    ('meta_component_after_meta', rb.b3)
+    ('meta_component_after_meta', rb.b3),
+    ('meta_component_prediction_missing', rb.b4)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2 OR rb.b3) AND r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4) AND r.bad
 UNION ALL
 SELECT r.rule, NULL::bigint, jsonb_build_object('prediction_id', p.prediction_id),
        jsonb_build_object('score', p.score, 'expected_score', ms.expected_score, 'weight_sum', ms.weight_sum)
@@ -122,11 +132,15 @@ LEFT JOIN {{regime_output}} ro ON ro.regime_output_id = s.regime_output_id
 CROSS JOIN LATERAL (SELECT
     p.hour_ts > s.hour_ts AS b1,
     ro.hour_ts > s.hour_ts AS b2,
-    s.target_weight < 0 AS b3
+    s.target_weight < 0 AS b3,
+    p.prediction_id IS NULL AS b4,
+    ro.regime_output_id IS NULL AS b5
 ) rb
 CROSS JOIN LATERAL (VALUES
     ('signal_prediction_after_signal', rb.b1),
     ('signal_regime_after_signal', rb.b2),
-    ('negative_target_weight', rb.b3)
+    ('negative_target_weight', rb.b3),
+    ('signal_prediction_missing', rb.b4),
+    ('signal_regime_missing', rb.b5)
 ) r(rule, bad)
-WHERE (rb.b1 OR rb.b2 OR rb.b3) AND r.bad
+WHERE (rb.b1 OR rb.b2 OR rb.b3 OR rb.b4 OR rb.b5) AND r.bad

@@ -11,46 +11,23 @@
 //! detail jsonb`; the runner counts the rows and keeps a deterministic sample ordered by
 //! (rule, account_id, key, detail).
 
+#![warn(missing_docs)]
+
+pub mod audit;
 pub mod corruptions;
+pub mod migration_state;
+pub mod parity;
 mod runner;
 pub mod structure;
 pub mod template;
 
+pub use audit::{audit, audit_within, Audit, AuditPurpose, Confirmation, GridFigures};
+pub use contract::{CHECK_NAMES, EVENT_TABLES};
 pub use runner::{
     check_rules, check_sql, explain_check, load_catalog, render_check, run_check, run_checks,
     run_checks_parallel, run_checks_within,
 };
 pub use structure::{confirm_structure, Structure};
-
-/// The twelve check names, in report order (CONTRACT.md section 5; names are binding).
-pub const CHECK_NAMES: [&str; 12] = [
-    "no_hypertable_fk",
-    "identity_bijection",
-    "cross_account_isolation",
-    "ledger_continuity",
-    "fee_formula",
-    "slippage_formula",
-    "quantity_conservation",
-    "long_only",
-    "cluster_cap",
-    "walk_forward_contamination",
-    "missing_hash",
-    "deterministic_replay_parity",
-];
-
-/// The ten canonical event tables (renamed `*_phase1a_archive` at cutover, `*_v2` take their names).
-pub const EVENT_TABLES: [&str; 10] = [
-    "trade_signal",
-    "regime_output",
-    "model_prediction",
-    "meta_learner_component",
-    "order_request",
-    "order_fill",
-    "position_lot",
-    "executed_trade",
-    "cash_ledger",
-    "risk_event",
-];
 
 /// Which tables a check reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -101,6 +78,8 @@ pub struct CheckOutcome {
     pub violations: Option<i64>,
     /// Up to `sample` violating rows, each with its keys and the sub-rule it breaks.
     pub sample: Vec<serde_json::Value>,
+    /// Violations per sub-rule (every violating row counted, not only the sampled ones).
+    pub rule_counts: std::collections::BTreeMap<String, i64>,
     /// Sub-rules this run checked.
     pub rules_checked: Vec<String>,
     /// Sub-rules that cannot apply to this database yet (their columns or tables do not exist).
@@ -137,37 +116,67 @@ pub enum InvariantsError {
     /// A check's query failed.
     #[error("check {check} on {set:?} failed: {source}")]
     Query {
+        /// The check.
         check: &'static str,
+        /// The table set it ran on.
         set: TableSet,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
     /// A check file could not be rendered (a bug in the file, reported with its line).
     #[error("check {check} on {set:?}: template error: {source}")]
     Template {
+        /// The check.
         check: &'static str,
+        /// The table set it was rendered for.
         set: TableSet,
+        /// Where the file is wrong.
         #[source]
         source: template::TemplateError,
     },
     /// No check has this name.
-    #[error("unknown check '{name}' (expected one of the twelve of CONTRACT.md section 5)")]
-    UnknownCheck { name: String },
+    #[error("unknown check '{name}' (expected one of the twelve of the contract)")]
+    UnknownCheck {
+        /// The name asked for.
+        name: String,
+    },
     /// The table set's event tables are not (all) in the database.
     #[error("table set {set:?} is not present: missing {missing:?}")]
-    TableSetMissing { set: TableSet, missing: Vec<String> },
+    TableSetMissing {
+        /// The table set asked for.
+        set: TableSet,
+        /// Its tables that do not exist.
+        missing: Vec<String>,
+    },
     /// Opening, configuring or closing the read-only transaction, or reading the catalog, failed.
     #[error("{what} (table set {set:?}): {source}")]
     Session {
+        /// What was being done.
         what: &'static str,
+        /// The table set.
         set: TableSet,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
     /// A structural confirmation query failed.
     #[error("structural confirmation '{what}' failed: {source}")]
     Structure {
+        /// What was being read.
         what: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A parity query failed.
+    #[error("archive parity of {table}: {what}: {source}")]
+    Parity {
+        /// The event table compared.
+        table: &'static str,
+        /// What was being done.
+        what: &'static str,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },

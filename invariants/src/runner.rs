@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
+use crate::parity::{table_parity, ParityDirection, ParityTable, TableParity};
 use crate::template::{self, Catalog, Rendered};
 use crate::{CheckOutcome, InvariantsError, TableSet, CHECK_NAMES, EVENT_TABLES};
 
@@ -126,7 +127,7 @@ pub async fn load_catalog(conn: &mut PgConnection) -> Result<Catalog, sqlx::Erro
     Ok(catalog)
 }
 
-fn verify_set_present(set: TableSet, catalog: &Catalog) -> Result<(), InvariantsError> {
+pub(crate) fn verify_set_present(set: TableSet, catalog: &Catalog) -> Result<(), InvariantsError> {
     let missing: Vec<String> = EVENT_TABLES
         .iter()
         .map(|t| set.table(t))
@@ -153,6 +154,7 @@ async fn run_rendered(
             set,
             violations: None,
             sample: Vec::new(),
+            rule_counts: Default::default(),
             rules_checked: Vec::new(),
             rules_not_applicable: rendered.not_applicable_rules,
             elapsed_us: 0,
@@ -162,6 +164,8 @@ async fn run_rendered(
     let wrapped = format!(
         "WITH v AS MATERIALIZED (\n{body}\n)
          SELECT (SELECT count(*) FROM v)::bigint AS n,
+                coalesce((SELECT jsonb_object_agg(c.rule, c.n)
+                          FROM (SELECT v.rule, count(*) AS n FROM v GROUP BY v.rule) c), '{{}}'::jsonb) AS rule_counts,
                 coalesce((SELECT jsonb_agg(s.j ORDER BY s.rule, s.account_id NULLS FIRST, s.key, s.detail)
                           FROM (SELECT v.rule, v.account_id, v.key, v.detail, jsonb_strip_nulls(to_jsonb(v)) AS j
                                 FROM v
@@ -187,6 +191,17 @@ async fn run_rendered(
         serde_json::Value::Array(rows) => rows,
         other => vec![other],
     };
+    let counts: serde_json::Value = row
+        .try_get("rule_counts")
+        .map_err(|source| InvariantsError::Query { check, set, source })?;
+    let rule_counts = counts
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(rule, n)| (rule.clone(), n.as_i64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     tracing::debug!(check, %set, violations = n, elapsed_us, "check ran");
     Ok(CheckOutcome {
@@ -194,6 +209,7 @@ async fn run_rendered(
         set,
         violations: Some(n),
         sample,
+        rule_counts,
         rules_checked: rendered.applicable_rules,
         rules_not_applicable: rendered.not_applicable_rules,
         elapsed_us,
@@ -228,7 +244,10 @@ fn refusal(set: TableSet, what: &'static str, detail: String) -> InvariantsError
     }
 }
 
-async fn apply_settings(conn: &mut PgConnection, set: TableSet) -> Result<(), InvariantsError> {
+pub(crate) async fn apply_settings(
+    conn: &mut PgConnection,
+    set: TableSet,
+) -> Result<(), InvariantsError> {
     for (what, sql) in SESSION_SETTINGS {
         sqlx::query(sql)
             .execute(&mut *conn)
@@ -238,7 +257,10 @@ async fn apply_settings(conn: &mut PgConnection, set: TableSet) -> Result<(), In
     Ok(())
 }
 
-async fn prepare(conn: &mut PgConnection, set: TableSet) -> Result<Catalog, InvariantsError> {
+pub(crate) async fn prepare(
+    conn: &mut PgConnection,
+    set: TableSet,
+) -> Result<Catalog, InvariantsError> {
     apply_settings(conn, set).await?;
     let catalog = load_catalog(conn)
         .await
@@ -269,7 +291,7 @@ async fn within(
 /// Open a read-only transaction on `conn` with `begin` (a `BEGIN ... READ ONLY` statement),
 /// refusing a connection sqlx knows to be inside a transaction, and verifying the mode: a raw
 /// BEGIN issued earlier on the connection would make ours a no-op.
-async fn begin_read_only<'c>(
+pub(crate) async fn begin_read_only<'c>(
     conn: &'c mut PgConnection,
     set: TableSet,
     begin: &'static str,
@@ -368,94 +390,195 @@ pub async fn run_checks_parallel(
     if helpers.is_empty() {
         return run_checks(main, set, sample).await;
     }
-    let session = |what: &'static str| move |source| InvariantsError::Session { what, set, source };
-    if helpers.iter().any(|h| h.is_in_transaction()) {
-        return Err(refusal(
-            set,
-            "BEGIN (a helper connection given to run_checks_parallel is already in a transaction)",
-            "connection already in a transaction".to_string(),
-        ));
-    }
-    let mut tx =
-        begin_read_only(main, set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-    let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(session("exporting the snapshot"))?;
-    let catalog = prepare(&mut tx, set).await?;
-    let mut rendered = Vec::with_capacity(COST_ORDER.len());
-    for check in COST_ORDER {
-        rendered.push((check, render_check(check, set, &catalog)?));
-    }
-    let mut helper_txs = Vec::with_capacity(helpers.len());
-    for h in helpers.iter_mut() {
-        let mut htx = h
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(session(
-                "BEGIN REPEATABLE READ READ ONLY on a helper connection",
-            ))?;
-        // Fails on a helper connected to another database: the snapshot is per database.
-        sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
-            .execute(&mut *htx)
-            .await
-            .map_err(session(
-                "importing the snapshot on a helper connection (is it on the same database?)",
-            ))?;
-        // A BEGIN the caller sent as raw SQL would make ours a no-op: verify what we got.
-        let mode: (String, String) = sqlx::query_as(
-            "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')",
-        )
-        .fetch_one(&mut *htx)
-        .await
-        .map_err(session("reading a helper's transaction mode"))?;
-        if mode.0 != "repeatable read" || mode.1 != "on" {
-            return Err(refusal(
-                set,
-                "BEGIN REPEATABLE READ READ ONLY on a helper connection",
-                format!(
-                    "helper transaction is {} with read_only = {}",
-                    mode.0, mode.1
-                ),
-            ));
-        }
-        apply_settings(&mut htx, set).await?;
-        helper_txs.push(htx);
-    }
-    let next = AtomicUsize::new(0);
-    let mut workers = Vec::with_capacity(helper_txs.len() + 1);
-    workers.push(drain(&mut tx, &next, &rendered, set, sample));
-    for htx in helper_txs.iter_mut() {
-        workers.push(drain(htx, &next, &rendered, set, sample));
-    }
-    let mut outcomes: Vec<CheckOutcome> = futures::future::try_join_all(workers)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    outcomes.sort_by_key(|o| CHECK_NAMES.iter().position(|n| *n == o.check));
-    for htx in helper_txs {
-        htx.rollback()
-            .await
-            .map_err(session("ROLLBACK of a helper's read-only transaction"))?;
-    }
-    tx.rollback()
-        .await
-        .map_err(session("ROLLBACK of the read-only transaction"))?;
-    Ok(outcomes)
+    let mut session = SharedSnapshot::open(main, helpers, set).await?;
+    let catalog = prepare(&mut session.main, set).await?;
+    let jobs = check_jobs(set, &catalog)?;
+    let results = session.run(jobs, set, &catalog, sample).await?;
+    session.close(set).await?;
+    Ok(results.checks)
 }
 
-/// One parallel worker: run the next unclaimed check until none is left.
+/// Rendered checks as jobs, most expensive first.
+pub(crate) fn check_jobs(set: TableSet, catalog: &Catalog) -> Result<Vec<Job>, InvariantsError> {
+    COST_ORDER
+        .iter()
+        .map(|check| Ok(Job::Check(check, render_check(check, set, catalog)?)))
+        .collect()
+}
+
+/// One unit of work of an audit over one snapshot.
+#[derive(Debug, Clone)]
+pub(crate) enum Job {
+    /// A rendered check.
+    Check(&'static str, Rendered),
+    /// One table's parity in one direction.
+    Parity(&'static ParityTable, ParityDirection),
+}
+
+/// What the jobs produced: check outcomes in [`CHECK_NAMES`] order, parity in table order.
+#[derive(Debug, Default)]
+pub(crate) struct JobResults {
+    pub(crate) checks: Vec<CheckOutcome>,
+    pub(crate) parity: Vec<TableParity>,
+}
+
+/// A REPEATABLE READ, READ ONLY transaction on the main connection and, when there are helpers,
+/// one on each helper importing the main one's snapshot: every job reads the same data.
+pub(crate) struct SharedSnapshot<'c> {
+    pub(crate) main: Transaction<'c, Postgres>,
+    pub(crate) helpers: Vec<Transaction<'c, Postgres>>,
+}
+
+/// Run `jobs` (in the given order) over `main` and the helper transactions (which share
+/// `main`'s snapshot), each connection taking the next job until none is left.
+pub(crate) async fn run_jobs(
+    main: &mut PgConnection,
+    helpers: &mut [Transaction<'_, Postgres>],
+    jobs: Vec<Job>,
+    set: TableSet,
+    catalog: &Catalog,
+    sample: usize,
+) -> Result<JobResults, InvariantsError> {
+    let next = AtomicUsize::new(0);
+    let mut workers = Vec::with_capacity(helpers.len() + 1);
+    workers.push(drain(main, &next, &jobs, set, catalog, sample));
+    for htx in helpers.iter_mut() {
+        workers.push(drain(htx, &next, &jobs, set, catalog, sample));
+    }
+    let mut results = JobResults::default();
+    for done in futures::future::try_join_all(workers).await? {
+        results.checks.extend(done.checks);
+        results.parity.extend(done.parity);
+    }
+    results
+        .checks
+        .sort_by_key(|o| CHECK_NAMES.iter().position(|n| *n == o.check));
+    results.parity.sort_by_key(|p| {
+        crate::parity::PARITY_TABLES
+            .iter()
+            .position(|t| t.table == p.table)
+    });
+    Ok(results)
+}
+
+impl<'c> SharedSnapshot<'c> {
+    pub(crate) async fn open(
+        main: &'c mut PgConnection,
+        helpers: &'c mut [PgConnection],
+        set: TableSet,
+    ) -> Result<SharedSnapshot<'c>, InvariantsError> {
+        let session =
+            |what: &'static str| move |source| InvariantsError::Session { what, set, source };
+        if helpers.iter().any(|h| h.is_in_transaction()) {
+            return Err(refusal(
+                set,
+                "BEGIN (a helper connection given to run_checks_parallel is already in a transaction)",
+                "connection already in a transaction".to_string(),
+            ));
+        }
+        let mut tx =
+            begin_read_only(main, set, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let mut helper_txs = Vec::with_capacity(helpers.len());
+        if !helpers.is_empty() {
+            let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(session("exporting the snapshot"))?;
+            for h in helpers.iter_mut() {
+                let mut htx = h
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+                    .map_err(session(
+                        "BEGIN REPEATABLE READ READ ONLY on a helper connection",
+                    ))?;
+                // Fails on a helper connected to another database: the snapshot is per database.
+                sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                    .execute(&mut *htx)
+                    .await
+                    .map_err(session(
+                        "importing the snapshot on a helper connection (is it on the same database?)",
+                    ))?;
+                // A BEGIN the caller sent as raw SQL would make ours a no-op: verify what we got.
+                let mode: (String, String) = sqlx::query_as(
+                    "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')",
+                )
+                .fetch_one(&mut *htx)
+                .await
+                .map_err(session("reading a helper's transaction mode"))?;
+                if mode.0 != "repeatable read" || mode.1 != "on" {
+                    return Err(refusal(
+                        set,
+                        "BEGIN REPEATABLE READ READ ONLY on a helper connection",
+                        format!(
+                            "helper transaction is {} with read_only = {}",
+                            mode.0, mode.1
+                        ),
+                    ));
+                }
+                apply_settings(&mut htx, set).await?;
+                helper_txs.push(htx);
+            }
+        }
+        Ok(SharedSnapshot {
+            main: tx,
+            helpers: helper_txs,
+        })
+    }
+
+    /// Run `jobs` (in the given order) over the main connection and the helpers.
+    pub(crate) async fn run(
+        &mut self,
+        jobs: Vec<Job>,
+        set: TableSet,
+        catalog: &Catalog,
+        sample: usize,
+    ) -> Result<JobResults, InvariantsError> {
+        run_jobs(
+            &mut self.main,
+            &mut self.helpers,
+            jobs,
+            set,
+            catalog,
+            sample,
+        )
+        .await
+    }
+
+    /// Roll every transaction back (they only read).
+    pub(crate) async fn close(self, set: TableSet) -> Result<(), InvariantsError> {
+        let session =
+            |what: &'static str| move |source| InvariantsError::Session { what, set, source };
+        for htx in self.helpers {
+            htx.rollback()
+                .await
+                .map_err(session("ROLLBACK of a helper's read-only transaction"))?;
+        }
+        self.main
+            .rollback()
+            .await
+            .map_err(session("ROLLBACK of the read-only transaction"))
+    }
+}
+
+/// One worker: run the next unclaimed job until none is left.
 async fn drain(
     conn: &mut PgConnection,
     next: &AtomicUsize,
-    rendered: &[(&'static str, Rendered)],
+    jobs: &[Job],
     set: TableSet,
+    catalog: &Catalog,
     sample: usize,
-) -> Result<Vec<CheckOutcome>, InvariantsError> {
-    let mut done = Vec::new();
-    while let Some((check, r)) = rendered.get(next.fetch_add(1, Ordering::Relaxed)) {
-        done.push(run_rendered(conn, check, set, r.clone(), sample).await?);
+) -> Result<JobResults, InvariantsError> {
+    let mut done = JobResults::default();
+    while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+        match job {
+            Job::Check(check, r) => done
+                .checks
+                .push(run_rendered(conn, check, set, r.clone(), sample).await?),
+            Job::Parity(spec, direction) => done
+                .parity
+                .push(table_parity(conn, spec, *direction, catalog, sample).await?),
+        }
     }
     Ok(done)
 }
@@ -621,7 +744,11 @@ mod tests {
         let r = render_check("cluster_cap", TableSet::Phase1a, &c).unwrap();
         assert_eq!(
             r.not_applicable_rules,
-            vec!["cluster_exposure_mismatch", "cluster_cap_value_mismatch"]
+            vec![
+                "cluster_exposure_mismatch",
+                "cluster_cap_value_mismatch",
+                "cluster_exposure_missing"
+            ]
         );
         assert!(!r.sql.contains("JOIN cluster_exposure_hourly_state"));
     }

@@ -5,56 +5,9 @@
 use sqlx::{Connection, PgConnection, Row};
 
 use crate::{InvariantsError, EVENT_TABLES};
+use contract::IDENTITY_TABLES;
 
-/// The thirteen triggers that must exist and be enabled after the migration: (table, trigger).
-pub const CONTRACT_TRIGGERS: [(&str, &str); 13] = [
-    ("order_fill", "trg_order_fill_append_only"),
-    ("cash_ledger", "trg_cash_ledger_append_only"),
-    ("risk_event", "trg_risk_event_append_only"),
-    (
-        "portfolio_hourly_state_identity",
-        "trg_portfolio_hourly_state_identity_append_only",
-    ),
-    (
-        "risk_hourly_state_identity",
-        "trg_risk_hourly_state_identity_append_only",
-    ),
-    (
-        "portfolio_hourly_state",
-        "trg_portfolio_hourly_state_identity_sync_ins",
-    ),
-    (
-        "risk_hourly_state",
-        "trg_risk_hourly_state_identity_sync_ins",
-    ),
-    (
-        "portfolio_hourly_state_identity",
-        "ctrg_portfolio_identity_source_exists",
-    ),
-    (
-        "risk_hourly_state_identity",
-        "ctrg_risk_identity_source_exists",
-    ),
-    ("order_request", "ctrg_order_request_v2_risk_gate"),
-    ("order_request", "ctrg_order_request_v2_cluster_cap"),
-    ("risk_event", "ctrg_risk_event_v2_parent_state_hash"),
-    (
-        "cluster_exposure_hourly_state",
-        "ctrg_cluster_exposure_parent_risk_hash",
-    ),
-];
-
-/// The compression target list (CONTRACT.md section 4).
-pub const COMPRESSION_TARGETS: [&str; 8] = [
-    "feature_snapshot",
-    "model_prediction",
-    "meta_learner_component",
-    "order_fill",
-    "cash_ledger",
-    "position_hourly_state",
-    "portfolio_hourly_state",
-    "risk_hourly_state",
-];
+pub use contract::{COMPRESSION_TARGETS, CONTRACT_TRIGGERS};
 
 /// PASS / FAIL, or n/a when there is nothing to compare yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -215,7 +168,8 @@ fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-async fn gather(conn: &mut PgConnection) -> Result<Structure, InvariantsError> {
+/// Gather every structural confirmation inside the caller's (read-only) transaction.
+pub async fn gather_structure(conn: &mut PgConnection) -> Result<Structure, InvariantsError> {
     sqlx::query("SET LOCAL TimeZone = 'UTC'")
         .execute(&mut *conn)
         .await
@@ -262,10 +216,7 @@ async fn gather(conn: &mut PgConnection) -> Result<Structure, InvariantsError> {
     let fk_to_hypertable_count = i64::try_from(fk_to_hypertable.len()).unwrap_or(i64::MAX);
 
     let mut identity = Vec::new();
-    for (ident, hyper) in [
-        ("portfolio_hourly_state_identity", "portfolio_hourly_state"),
-        ("risk_hourly_state_identity", "risk_hourly_state"),
-    ] {
+    for (ident, hyper) in IDENTITY_TABLES {
         let identity_rows = count_rows(conn, ident).await?;
         let hypertable_rows = count_rows(conn, hyper).await?;
         let parity = match (identity_rows, hypertable_rows) {
@@ -286,13 +237,13 @@ async fn gather(conn: &mut PgConnection) -> Result<Structure, InvariantsError> {
     let mut archives_missing = Vec::new();
     let mut v2_remaining = Vec::new();
     for t in EVENT_TABLES {
-        let archive = format!("{t}_phase1a_archive");
+        let archive = contract::archive_name(t);
         if exists(conn, &archive).await? {
             archives_present.push(archive);
         } else {
             archives_missing.push(archive);
         }
-        let v2 = format!("{t}_v2");
+        let v2 = contract::v2_name(t);
         if exists(conn, &v2).await? {
             v2_remaining.push(v2);
         }
@@ -366,12 +317,13 @@ async fn gather(conn: &mut PgConnection) -> Result<Structure, InvariantsError> {
         targets,
     };
 
-    let lock = if exists(conn, "migration_lock").await? {
+    let lock = if exists(conn, contract::LOCK_TABLE).await? {
         let row = sqlx::query(
             "SELECT migration_name::text AS migration_name, locked, lock_reason::text AS lock_reason,
                     locked_at_utc::text AS locked_at_utc, unlocked_at_utc::text AS unlocked_at_utc
-             FROM migration_lock WHERE migration_name = 'phase_1b_schema'",
+             FROM migration_lock WHERE migration_name = $1",
         )
+        .bind(contract::LOCK_NAME)
         .fetch_optional(&mut *conn)
         .await
         .map_err(se("lock row"))?;
@@ -414,7 +366,7 @@ pub async fn confirm_structure(conn: &mut PgConnection) -> Result<Structure, Inv
         .begin_with("BEGIN READ ONLY")
         .await
         .map_err(se("BEGIN READ ONLY"))?;
-    let structure = gather(&mut tx).await?;
+    let structure = gather_structure(&mut tx).await?;
     tx.rollback()
         .await
         .map_err(se("ROLLBACK of the read-only transaction"))?;
@@ -424,14 +376,6 @@ pub async fn confirm_structure(conn: &mut PgConnection) -> Result<Structure, Inv
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thirteen_distinct_triggers() {
-        let mut names: Vec<_> = CONTRACT_TRIGGERS.iter().map(|(_, t)| *t).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), 13);
-    }
 
     #[test]
     fn parity_serializes_like_the_seed_log() {

@@ -1,13 +1,18 @@
-//! The STEP_8 validation gate: the twelve checks, injectable so tests can isolate the runner.
+//! The STEP_8 validation gate: whoever runs the migration passes one in (the harness passes the
+//! audit of crate `invariants`); this crate only judges the verdict it returns.
+//!
+//! A verdict passes only when it reports every one of the twelve contract checks exactly once
+//! with zero violations, and every structural confirmation of the contract exactly once as
+//! holding. A gate that returns fewer outcomes, or none, fails STEP_8: STEP_9 can never unlock
+//! on a verdict that did not look.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use invariants::{CheckOutcome, TableSet};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use contract::{CHECK_NAMES, CONFIRMATION_NAMES};
+use sqlx::PgConnection;
 
-/// Why the gate could not produce outcomes (distinct from checks that found violations).
+/// Why the gate could not produce a verdict (distinct from a verdict with violations).
 #[derive(Debug, thiserror::Error)]
 #[error("validation gate {gate}: {message}")]
 pub struct GateError {
@@ -17,92 +22,78 @@ pub struct GateError {
     pub message: String,
 }
 
+/// One check as the gate reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GateCheck {
+    /// The check's contract name.
+    pub name: String,
+    /// Violations; `None` when the check did not apply (`n/a`), which fails STEP_8.
+    pub violations: Option<i64>,
+}
+
+/// One structural confirmation as the gate reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GateConfirmation {
+    /// The confirmation's contract name.
+    pub name: String,
+    /// Holds?
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// What a gate found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GateVerdict {
+    /// The checks it ran.
+    pub checks: Vec<GateCheck>,
+    /// The confirmations it made.
+    pub confirmations: Vec<GateConfirmation>,
+}
+
+impl GateVerdict {
+    /// A verdict of all twelve checks at zero and every confirmation holding (test-only helper
+    /// for runner tests that isolate the runner from the checks).
+    pub fn all_pass() -> Self {
+        Self {
+            checks: CHECK_NAMES
+                .iter()
+                .map(|n| GateCheck {
+                    name: n.to_string(),
+                    violations: Some(0),
+                })
+                .collect(),
+            confirmations: CONFIRMATION_NAMES
+                .iter()
+                .map(|n| GateConfirmation {
+                    name: n.to_string(),
+                    passed: true,
+                    detail: "static".to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The future a gate returns.
 pub type ValidationFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Vec<CheckOutcome>, GateError>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<GateVerdict, GateError>> + Send + 'a>>;
 
-/// Runs the validation checks for STEP_8 on a connection that is not inside a transaction.
-/// STEP_8 fails when any outcome has violations > 0 or is `n/a` after the cutover.
+/// Validates the database for STEP_8 on the migration's connection (not inside a transaction;
+/// the runner holds the lock). STEP_8 fails unless [`gate_failures`] of the verdict is empty.
 pub trait ValidationGate: Send + Sync {
     /// A short name for logs and errors.
     fn name(&self) -> String;
-    /// Run the checks.
+    /// Validate.
     fn validate<'a>(&'a self, conn: &'a mut PgConnection) -> ValidationFuture<'a>;
 }
 
-/// The real gate: `invariants::run_checks(conn, TableSet::CanonicalAfterCutover, sample)`, or
-/// with a helper, [`invariants::run_checks_parallel`] over the migration's connection and one
-/// more connection to the same database (same snapshot, about 1.5x faster on two cores).
-#[derive(Debug, Clone)]
-pub struct InvariantsGate {
-    /// Violating rows sampled per check.
-    pub sample: usize,
-    /// How to open the helper connection (the database being migrated); `None`: the
-    /// migration's connection alone.
-    pub helper: Option<PgConnectOptions>,
-}
-
-impl Default for InvariantsGate {
-    fn default() -> Self {
-        Self {
-            sample: 10,
-            helper: None,
-        }
-    }
-}
-
-impl ValidationGate for InvariantsGate {
-    fn name(&self) -> String {
-        match self.helper {
-            None => "invariants::run_checks(CanonicalAfterCutover)".to_string(),
-            Some(_) => {
-                "invariants::run_checks_parallel(CanonicalAfterCutover, 2 connections)".to_string()
-            }
-        }
-    }
-
-    fn validate<'a>(&'a self, conn: &'a mut PgConnection) -> ValidationFuture<'a> {
-        Box::pin(async move {
-            let fail = |message: String| GateError {
-                gate: self.name(),
-                message,
-            };
-            let set = TableSet::CanonicalAfterCutover;
-            match &self.helper {
-                None => invariants::run_checks(conn, set, self.sample)
-                    .await
-                    .map_err(|e| fail(e.to_string())),
-                Some(options) => {
-                    // The helper only buys speed: when it cannot connect (e.g. the server's
-                    // connection limit), the checks run on the migration's connection alone
-                    // rather than failing the validation for a reason that is not the data's.
-                    let mut helpers: Vec<PgConnection> = match options.connect().await {
-                        Ok(helper) => vec![helper],
-                        Err(e) => {
-                            tracing::warn!(error = %e, "STEP_8 helper connection failed: checks run on one connection");
-                            Vec::new()
-                        }
-                    };
-                    let outcomes =
-                        invariants::run_checks_parallel(conn, &mut helpers, set, self.sample)
-                            .await
-                            .map_err(|e| fail(e.to_string()));
-                    for helper in helpers {
-                        let _ = helper.close().await;
-                    }
-                    outcomes
-                }
-            }
-        })
-    }
-}
-
-/// A gate that returns fixed outcomes without querying (test-only: isolates runner tests from
+/// A gate that returns a fixed verdict without querying (test-only: isolates runner tests from
 /// the checks, e.g. to make STEP_8 fail with known violations).
 #[derive(Debug, Clone, Default)]
 pub struct StaticGate {
-    /// The outcomes to return.
-    pub outcomes: Vec<CheckOutcome>,
+    /// The verdict to return.
+    pub verdict: GateVerdict,
 }
 
 impl ValidationGate for StaticGate {
@@ -111,51 +102,109 @@ impl ValidationGate for StaticGate {
     }
 
     fn validate<'a>(&'a self, _conn: &'a mut PgConnection) -> ValidationFuture<'a> {
-        let outcomes = self.outcomes.clone();
-        Box::pin(async move { Ok(outcomes) })
+        let verdict = self.verdict.clone();
+        Box::pin(async move { Ok(verdict) })
     }
 }
 
-/// The failing checks of a gate's outcomes as "name=count" (or "name=n/a"), empty when all pass:
-/// what STEP_8's error message lists.
-pub fn gate_failures(outcomes: &[CheckOutcome]) -> Vec<String> {
-    outcomes
-        .iter()
-        .filter_map(|o| match o.violations {
-            Some(0) => None,
-            Some(n) => Some(format!("{}={n}", o.check)),
-            None => Some(format!("{}=n/a", o.check)),
-        })
-        .collect()
+/// Why a verdict fails STEP_8, one line each (empty: it passes): every check of the contract
+/// must be reported exactly once with 0 violations (`name=count`, `name=n/a`, `name=not
+/// reported`, `name=reported twice`), every confirmation exactly once as holding (`name: detail`,
+/// `name: not reported`), and nothing outside the contract may be reported (a misspelled name
+/// would otherwise stand in for a missing one).
+pub fn gate_failures(verdict: &GateVerdict) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in CHECK_NAMES {
+        let found: Vec<&GateCheck> = verdict.checks.iter().filter(|c| c.name == name).collect();
+        match found.as_slice() {
+            [] => out.push(format!("{name}=not reported")),
+            [c] => match c.violations {
+                Some(0) => {}
+                Some(n) => out.push(format!("{name}={n}")),
+                None => out.push(format!("{name}=n/a")),
+            },
+            _ => out.push(format!("{name}=reported {} times", found.len())),
+        }
+    }
+    for c in &verdict.checks {
+        if !CHECK_NAMES.contains(&c.name.as_str()) {
+            out.push(format!("{}=not a contract check", c.name));
+        }
+    }
+    for name in CONFIRMATION_NAMES {
+        let found: Vec<&GateConfirmation> = verdict
+            .confirmations
+            .iter()
+            .filter(|c| c.name == name)
+            .collect();
+        match found.as_slice() {
+            [] => out.push(format!("{name}: not reported")),
+            [c] if c.passed => {}
+            [c] => out.push(format!("{name}: {}", c.detail)),
+            _ => out.push(format!("{name}: reported {} times", found.len())),
+        }
+    }
+    for c in &verdict.confirmations {
+        if !CONFIRMATION_NAMES.contains(&c.name.as_str()) {
+            out.push(format!("{}: not a contract confirmation", c.name));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn outcome(check: &'static str, violations: Option<i64>) -> CheckOutcome {
-        CheckOutcome {
-            check,
-            set: TableSet::CanonicalAfterCutover,
-            violations,
-            sample: Vec::new(),
-            rules_checked: Vec::new(),
-            rules_not_applicable: Vec::new(),
-            elapsed_us: 0,
-        }
+    #[test]
+    fn a_complete_clean_verdict_passes() {
+        assert!(gate_failures(&GateVerdict::all_pass()).is_empty());
     }
 
     #[test]
-    fn failures_name_each_failing_check_with_its_count_or_na() {
-        let outcomes = [
-            outcome("fee_formula", Some(2)),
-            outcome("long_only", Some(0)),
-            outcome("missing_hash", None),
-        ];
+    fn failures_name_each_failing_check_and_confirmation() {
+        let mut v = GateVerdict::all_pass();
+        v.checks[4].violations = Some(2);
+        v.checks[10].violations = None;
+        v.confirmations[4].passed = false;
+        v.confirmations[4].detail = "order_fill: 1 missing".into();
         assert_eq!(
-            gate_failures(&outcomes),
-            ["fee_formula=2", "missing_hash=n/a"]
+            gate_failures(&v),
+            [
+                "fee_formula=2",
+                "missing_hash=n/a",
+                "archive_parity: order_fill: 1 missing"
+            ]
         );
-        assert!(gate_failures(&[outcome("long_only", Some(0))]).is_empty());
+    }
+
+    #[test]
+    fn a_verdict_that_reports_less_never_passes() {
+        let empty = GateVerdict::default();
+        let f = gate_failures(&empty);
+        assert_eq!(f.len(), 12 + CONFIRMATION_NAMES.len(), "{f:?}");
+        assert!(f.contains(&"long_only=not reported".to_string()));
+        let mut v = GateVerdict::all_pass();
+        v.checks.pop();
+        assert_eq!(
+            gate_failures(&v),
+            ["deterministic_replay_parity=not reported"]
+        );
+        let mut v = GateVerdict::all_pass();
+        v.confirmations.retain(|c| c.name != "lock");
+        assert_eq!(gate_failures(&v), ["lock: not reported"]);
+        let mut v = GateVerdict::all_pass();
+        v.checks[0].name = "no_hypertable_fks".into();
+        assert_eq!(
+            gate_failures(&v),
+            [
+                "no_hypertable_fk=not reported",
+                "no_hypertable_fks=not a contract check"
+            ]
+        );
+        let mut v = GateVerdict::all_pass();
+        let dup = v.checks[1].clone();
+        v.checks.push(dup);
+        assert_eq!(gate_failures(&v), ["identity_bijection=reported 2 times"]);
     }
 }

@@ -14,15 +14,16 @@ mod runner;
 mod sql;
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use contract::{StepName, StepStatus, LOCK_NAME, LOCK_REASON, PHASE_1B, PHASE_1C};
 pub use error::MigrationError;
 pub use fault::{FaultHook, FaultKind};
 pub use gate::{
-    gate_failures, GateError, InvariantsGate, StaticGate, ValidationFuture, ValidationGate,
+    gate_failures, GateCheck, GateConfirmation, GateError, GateVerdict, StaticGate,
+    ValidationFuture, ValidationGate,
 };
 pub use phases::{
     apply_phase_1a, apply_phase_1b, apply_revision_a_m6_partial, connect, lock_state, step_log,
@@ -31,123 +32,9 @@ pub use phases::{
 pub use runner::{run_phase_1c, run_step};
 pub use sql::{sql_fingerprint, PHASE_1A_SCRIPTS, PHASE_1B_SCRIPTS, REVISION_A_M6_PARTIAL};
 
-/// The `migration_lock` row Phase 1B takes and STEP_9 releases.
-pub const LOCK_NAME: &str = "phase_1b_schema";
-/// The lock reason Phase 1B records.
-pub const LOCK_REASON: &str = "Phase 1B deterministic contract migration";
-/// `migration_step_log.phase` of Phase 1C Revision B steps.
-pub const PHASE_1C: &str = "PHASE_1C";
-/// `migration_step_log.phase` of Phase 1B scripts.
-pub const PHASE_1B: &str = "PHASE_1B";
-/// The thirteen triggers the contract requires afterwards, as (table, trigger).
-pub use invariants::structure::CONTRACT_TRIGGERS;
-/// The ten canonical event tables (renamed `*_phase1a_archive` at cutover); one list for the
-/// runner and the checks.
-pub use invariants::EVENT_TABLES;
-
 /// Phase 1A scripts as (name, SQL), for building a template database.
 pub fn phase_1a_scripts() -> &'static [(&'static str, &'static str)] {
     PHASE_1A_SCRIPTS
-}
-
-/// A Phase 1C Revision B step (names are binding: CONTRACT.md section 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub enum StepName {
-    /// `STEP_0_VERIFY_LOCK`
-    Step0VerifyLock,
-    /// `STEP_1_CLEANUP_M6`
-    Step1CleanupM6,
-    /// `STEP_2_IDENTITY_TABLES`
-    Step2IdentityTables,
-    /// `STEP_3_REVISED_M6`
-    Step3RevisedM6,
-    /// `STEP_4_REVISED_M7`
-    Step4RevisedM7,
-    /// `STEP_5_M8_GUARDRAIL`
-    Step5M8Guardrail,
-    /// `STEP_6_M9_HASH_ADDITIONS`
-    Step6M9HashAdditions,
-    /// `STEP_7_M10_CUTOVER`
-    Step7M10Cutover,
-    /// `STEP_7B_POST_CUTOVER_FINALIZE`
-    Step7bPostCutoverFinalize,
-    /// `STEP_8_FULL_VALIDATION`
-    Step8FullValidation,
-    /// `STEP_9_UNLOCK`
-    Step9Unlock,
-}
-
-impl StepName {
-    /// All steps in run order.
-    pub const ALL: [StepName; 11] = [
-        StepName::Step0VerifyLock,
-        StepName::Step1CleanupM6,
-        StepName::Step2IdentityTables,
-        StepName::Step3RevisedM6,
-        StepName::Step4RevisedM7,
-        StepName::Step5M8Guardrail,
-        StepName::Step6M9HashAdditions,
-        StepName::Step7M10Cutover,
-        StepName::Step7bPostCutoverFinalize,
-        StepName::Step8FullValidation,
-        StepName::Step9Unlock,
-    ];
-
-    /// The exact name written to `migration_step_log.step_name`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepName::Step0VerifyLock => "STEP_0_VERIFY_LOCK",
-            StepName::Step1CleanupM6 => "STEP_1_CLEANUP_M6",
-            StepName::Step2IdentityTables => "STEP_2_IDENTITY_TABLES",
-            StepName::Step3RevisedM6 => "STEP_3_REVISED_M6",
-            StepName::Step4RevisedM7 => "STEP_4_REVISED_M7",
-            StepName::Step5M8Guardrail => "STEP_5_M8_GUARDRAIL",
-            StepName::Step6M9HashAdditions => "STEP_6_M9_HASH_ADDITIONS",
-            StepName::Step7M10Cutover => "STEP_7_M10_CUTOVER",
-            StepName::Step7bPostCutoverFinalize => "STEP_7B_POST_CUTOVER_FINALIZE",
-            StepName::Step8FullValidation => "STEP_8_FULL_VALIDATION",
-            StepName::Step9Unlock => "STEP_9_UNLOCK",
-        }
-    }
-
-    /// Steps that change the database (as opposed to verifying it or releasing the lock).
-    pub fn changes_database(self) -> bool {
-        !matches!(
-            self,
-            StepName::Step0VerifyLock | StepName::Step8FullValidation | StepName::Step9Unlock
-        )
-    }
-
-    /// Steps that work on the `*_v2` tables and so only apply before the cutover committed.
-    pub fn is_pre_cutover(self) -> bool {
-        matches!(
-            self,
-            StepName::Step1CleanupM6
-                | StepName::Step2IdentityTables
-                | StepName::Step3RevisedM6
-                | StepName::Step4RevisedM7
-                | StepName::Step5M8Guardrail
-                | StepName::Step6M9HashAdditions
-                | StepName::Step7M10Cutover
-        )
-    }
-}
-
-impl fmt::Display for StepName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for StepName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        StepName::ALL
-            .iter()
-            .copied()
-            .find(|n| n.as_str() == s)
-            .ok_or_else(|| format!("unknown Phase 1C step {s:?}"))
-    }
 }
 
 /// One Phase 1C step: its name and SQL.
@@ -247,50 +134,6 @@ pub fn step(name: StepName) -> &'static Step {
     &STEPS[StepName::ALL.iter().position(|n| *n == name).unwrap_or(0)]
 }
 
-/// Final status of a step in `migration_step_log.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum StepStatus {
-    /// `SUCCESS`
-    Success,
-    /// `FAILED` (the step's transaction rolled back)
-    Failed,
-    /// `FAILED (post-commit compression stage)` (STEP_7: the cutover committed, its
-    /// compression stage failed)
-    FailedPostCommitCompression,
-    /// `SKIPPED (already done)` (done earlier in this lock epoch)
-    SkippedAlreadyDone,
-}
-
-impl StepStatus {
-    /// The exact text written to `migration_step_log.status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Success => "SUCCESS",
-            StepStatus::Failed => "FAILED",
-            StepStatus::FailedPostCommitCompression => "FAILED (post-commit compression stage)",
-            StepStatus::SkippedAlreadyDone => "SKIPPED (already done)",
-        }
-    }
-
-    /// Parse a `migration_step_log.status` (RUNNING has no variant: it is not final).
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            StepStatus::Success,
-            StepStatus::Failed,
-            StepStatus::FailedPostCommitCompression,
-            StepStatus::SkippedAlreadyDone,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
-}
-
-impl fmt::Display for StepStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// What one step did in one run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepRecord {
@@ -324,8 +167,8 @@ pub struct RunOutcome {
     pub noop_reason: Option<String>,
     /// Each step of this run, in order (skipped ones included).
     pub steps: Vec<StepRecord>,
-    /// The validation gate's check outcomes, when STEP_8 ran its gate.
-    pub validation: Option<Vec<invariants::CheckOutcome>>,
+    /// The validation gate's verdict, when STEP_8 ran its gate.
+    pub validation: Option<GateVerdict>,
     /// Start of the run (UTC).
     pub started_at_utc: DateTime<Utc>,
     /// End of the run (UTC).
@@ -352,8 +195,8 @@ impl RunOutcome {
 /// Options of a Phase 1C run.
 #[derive(Clone, Default)]
 pub struct RunOptions {
-    /// The STEP_8 validation gate; `None` runs the twelve checks of crate `invariants`
-    /// ([`InvariantsGate`] with a sample of 10).
+    /// The STEP_8 validation gate. `None`: STEP_8 fails ("no validation gate"), so a run
+    /// without one can never unlock.
     pub gate: Option<std::sync::Arc<dyn ValidationGate>>,
     /// Test-only fault injection (see [`FaultHook`]); `None` in real runs.
     pub fault: Option<std::sync::Arc<FaultHook>>,
@@ -383,27 +226,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn steps_are_in_run_order_with_binding_names() {
-        let names: Vec<&str> = steps().iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "STEP_0_VERIFY_LOCK",
-                "STEP_1_CLEANUP_M6",
-                "STEP_2_IDENTITY_TABLES",
-                "STEP_3_REVISED_M6",
-                "STEP_4_REVISED_M7",
-                "STEP_5_M8_GUARDRAIL",
-                "STEP_6_M9_HASH_ADDITIONS",
-                "STEP_7_M10_CUTOVER",
-                "STEP_7B_POST_CUTOVER_FINALIZE",
-                "STEP_8_FULL_VALIDATION",
-                "STEP_9_UNLOCK",
-            ]
-        );
-        for n in StepName::ALL {
-            assert_eq!(step(n).name, n);
-            assert_eq!(n.as_str().parse::<StepName>(), Ok(n));
+    fn steps_are_in_run_order_with_their_files() {
+        for (i, n) in StepName::ALL.iter().enumerate() {
+            assert_eq!(step(*n).name, *n);
+            assert_eq!(steps()[i].name, *n);
+            let stem = n.as_str().to_ascii_lowercase();
+            let prefix: String = stem.splitn(3, '_').take(2).collect::<Vec<_>>().join("_");
+            assert!(
+                step(*n).file.starts_with(&format!("phase_1c/{prefix}_")),
+                "{n}: {}",
+                step(*n).file
+            );
         }
     }
 
@@ -414,7 +247,7 @@ mod tests {
             .map(|s| s.sql)
             .chain(PHASE_1B_SCRIPTS.iter().map(|(_, s)| *s))
             .collect();
-        for (_, trigger) in CONTRACT_TRIGGERS {
+        for (_, trigger) in contract::CONTRACT_TRIGGERS {
             assert!(
                 all.contains(&format!("TRIGGER {trigger}")),
                 "{trigger} never created"
@@ -430,18 +263,5 @@ mod tests {
             .chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(a, sql_fingerprint());
-    }
-
-    #[test]
-    fn statuses_round_trip() {
-        for st in [
-            StepStatus::Success,
-            StepStatus::Failed,
-            StepStatus::FailedPostCommitCompression,
-            StepStatus::SkippedAlreadyDone,
-        ] {
-            assert_eq!(StepStatus::parse(st.as_str()), Some(st));
-        }
-        assert_eq!(StepStatus::parse("RUNNING"), None);
     }
 }

@@ -25,14 +25,13 @@ use tracing::{info, warn};
 
 use crate::error::{ctx, db_message, MigrationError};
 use crate::fault::FaultKind;
-use crate::gate::{gate_failures, InvariantsGate, ValidationGate};
+use crate::gate::gate_failures;
 use crate::phases::{lock_state, new_run_id, relation_exists};
-use crate::{
-    step, RunOptions, RunOutcome, StepName, StepRecord, StepStatus, EVENT_TABLES, PHASE_1C,
-};
+use crate::{step, RunOptions, RunOutcome, StepName, StepRecord, StepStatus, PHASE_1C};
+use contract::EVENT_TABLES;
 
 /// Key of the runner's session-level advisory lock (per database).
-const ADVISORY_KEY: &str = "migrations.phase_1c_runner";
+const ADVISORY_KEY: &str = contract::RUNNER_ADVISORY_KEY;
 
 enum Preflight {
     /// The migration already completed in this lock epoch.
@@ -338,32 +337,45 @@ async fn run_body(
     }
 
     if name == StepName::Step8FullValidation {
-        let default_gate = InvariantsGate::default();
-        let gate: &dyn ValidationGate = match &opts.gate {
-            Some(g) => g.as_ref(),
-            None => &default_gate,
+        let Some(gate) = opts.gate.as_ref() else {
+            return Err(BodyFailure {
+                status: StepStatus::Failed,
+                notes: format!("{notes}; no validation gate was given"),
+                message: "no validation gate: STEP_8_FULL_VALIDATION cannot validate, the lock stays held (pass RunOptions::gate)".to_string(),
+            });
         };
-        let outcomes = gate
+        let verdict = gate
             .validate(conn)
             .await
             .map_err(|e| BodyFailure::failed(e.to_string()))?;
-        let failed = gate_failures(&outcomes);
-        let n = outcomes.len();
-        outcome.validation = Some(outcomes);
+        let failed = gate_failures(&verdict);
+        let (n, m) = (verdict.checks.len(), verdict.confirmations.len());
+        outcome.validation = Some(verdict);
         if !failed.is_empty() {
             return Err(BodyFailure {
                 status: StepStatus::Failed,
                 notes: format!(
-                    "{notes}; validation gate: {} of {n} checks failed",
+                    "{notes}; validation gate: {} failure(s) over {n} checks and {m} confirmations",
                     failed.len()
                 ),
                 message: format!("validation failed ({}): {}", gate.name(), failed.join(", ")),
             });
         }
-        notes =
-            format!("{notes}; All blocking validation checks returned 0 violations ({n} checks)");
+        let confirmed = verdict_names(outcome).join(", ");
+        notes = format!(
+            "{notes}; {m} structural confirmations passed ({confirmed}); All blocking validation checks returned 0 violations ({n} checks)"
+        );
     }
     Ok(notes)
+}
+
+/// The confirmation names of the verdict STEP_8 just recorded.
+fn verdict_names(outcome: &RunOutcome) -> Vec<&str> {
+    outcome
+        .validation
+        .iter()
+        .flat_map(|v| v.confirmations.iter().map(|c| c.name.as_str()))
+        .collect()
 }
 
 /// Run `sql` in one transaction, with the fault's setting; return the step's notes.

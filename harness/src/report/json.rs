@@ -13,7 +13,10 @@ pub fn render(log: &ImplementationLog) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::*;
+    use invariants::migration_state::assess;
+    use invariants::parity::ParityReport;
     use invariants::structure::{CompressionStatus, CutoverStatus};
+    use invariants::{Structure, TableSet};
 
     fn empty_structure() -> Structure {
         Structure {
@@ -40,19 +43,28 @@ mod tests {
     #[test]
     fn a_database_without_phase_1c_renders_failure_not_success() {
         let facts = DatabaseFacts {
-            step_log: Vec::new(),
-            lock: None,
             structure: empty_structure(),
+            migration: assess(false, None, false, Vec::new()),
         };
-        let v = validation_from(
-            ValidationSource::ReadOnlyRerun,
-            TableSet::Phase1a,
-            Vec::new(),
-        );
-        let log = assemble(Origin::Database, facts, v);
+        let outcomes = AuditOutcomes {
+            source: ValidationSource::ReadOnlyRerun,
+            table_set: TableSet::Phase1a,
+            checks: Vec::new(),
+            parity: ParityReport::new(None, Vec::new()),
+            grid: Default::default(),
+        };
+        let log = assemble(Origin::Database, facts, outcomes);
         assert!(!log.result.success);
         assert_eq!(log.result.migration_result, "FAILED (Phase 1C never ran)");
         assert!(!log.validation.passed, "no checks run must not pass");
+        assert!(!log.audit_passed());
+        assert!(
+            log.audit_failures()
+                .iter()
+                .any(|f| f.starts_with("migration_state: the migration has not started")),
+            "{:?}",
+            log.audit_failures()
+        );
         let md = log.to_markdown();
         assert!(md.contains("- **FAIL** ("), "{md}");
         assert!(

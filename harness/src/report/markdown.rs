@@ -1,6 +1,9 @@
-//! The seed log's markdown (`/work/shared/seed/`), section for section and in its phrasing.
+//! The seed log's markdown, section for section and in its phrasing, plus this project's
+//! sections (hour grid, archive parity) between the seed's.
 
 use std::fmt::Write;
+
+use invariants::parity::{kind_text, ParityDirection, ParityStatus};
 
 use super::{fmt_ts, parity_text, ImplementationLog, ValidationSource};
 
@@ -160,14 +163,12 @@ fn render_into(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
     writeln!(s, "## Validation Results")?;
     writeln!(s, "| Check | Violations |")?;
     writeln!(s, "|---|---|")?;
-    for name in invariants::CHECK_NAMES {
+    for name in contract::CHECK_NAMES {
         let count = match v.checks.iter().find(|o| o.check == name) {
-            Some(o) => o
-                .violations
-                .map_or_else(|| "n/a".to_string(), |n| n.to_string()),
+            Some(o) => check_count(o),
             None => "not run".to_string(),
         };
-        writeln!(s, "| {name} | {count} |")?;
+        writeln!(s, "| {name} | {} |", cell(&count))?;
     }
     writeln!(s)?;
     writeln!(s, "Validation gate result:")?;
@@ -189,6 +190,8 @@ fn render_into(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
         )?;
     }
     writeln!(s)?;
+
+    render_grid(s, log)?;
 
     let c = &log.cutover;
     writeln!(s, "## Cutover Status")?;
@@ -232,6 +235,8 @@ fn render_into(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
     }
     writeln!(s)?;
 
+    render_parity(s, log)?;
+
     let tr = &log.triggers;
     writeln!(s, "## Trigger Status")?;
     if tr.all_ok {
@@ -254,6 +259,8 @@ fn render_into(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
     for t in &tr.triggers {
         let mark = if !t.present {
             " **MISSING**".to_string()
+        } else if !t.enabled && t.tgenabled.as_deref() == Some("R") {
+            " **ENABLED ONLY FOR REPLICA SESSIONS** (`tgenabled = R`)".to_string()
         } else if !t.enabled {
             format!(
                 " **DISABLED** (`tgenabled = {}`)",
@@ -337,7 +344,155 @@ fn render_into(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
         "- Contract action taken: **{}**",
         log.result.contract_action
     )?;
+    let failing: Vec<_> = log.confirmations.iter().filter(|c| !c.passed).collect();
+    if !failing.is_empty() {
+        writeln!(s, "- Confirmations that do not hold:")?;
+        for c in failing {
+            writeln!(s, "  - `{}`: {}", c.name, cell(&c.detail))?;
+        }
+    }
     Ok(())
+}
+
+/// `0`, `3`, `n/a`, or `0 (n/a: rule, ...)` when some sub-rules could not apply.
+fn check_count(o: &invariants::CheckOutcome) -> String {
+    match o.violations {
+        None => "n/a".to_string(),
+        Some(n) if o.rules_not_applicable.is_empty() => n.to_string(),
+        Some(n) => format!("{n} (n/a: {})", o.rules_not_applicable.join(", ")),
+    }
+}
+
+fn opt(n: Option<i64>) -> String {
+    n.map_or_else(|| "n/a".to_string(), |n| n.to_string())
+}
+
+fn render_grid(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
+    let g = &log.hour_grid;
+    writeln!(s, "## Hour Grid Completeness")?;
+    writeln!(
+        s,
+        "Every hour from each account's first event to the last feature hour has its portfolio and risk state, a position state wherever the recomputed quantity is non-zero, and (after `STEP_4_REVISED_M7`) one cluster exposure row per risk state and cluster."
+    )?;
+    writeln!(s, "| States | Rows | Missing |")?;
+    writeln!(s, "|---|---|---|")?;
+    writeln!(
+        s,
+        "| portfolio_hourly_state | {} | {} |",
+        g.portfolio_states,
+        opt(g.portfolio_missing)
+    )?;
+    writeln!(
+        s,
+        "| risk_hourly_state | {} | {} |",
+        g.risk_states,
+        opt(g.risk_missing)
+    )?;
+    writeln!(
+        s,
+        "| position_hourly_state | {} | {} |",
+        g.position_states,
+        opt(g.position_missing)
+    )?;
+    match (g.exposure_rows, g.exposure_expected) {
+        (Some(rows), Some(expected)) => writeln!(
+            s,
+            "| cluster_exposure_hourly_state (expected {expected} = risk states x {} clusters) | {rows} | {} |",
+            g.clusters,
+            opt(g.exposure_missing)
+        )?,
+        _ => writeln!(s, "| cluster_exposure_hourly_state | n/a (before STEP_4) | n/a |")?,
+    }
+    writeln!(s, "- Accounts with hourly states: {}", g.accounts)?;
+    writeln!(s)
+}
+
+fn render_parity(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
+    let p = &log.parity;
+    writeln!(s, "## Archive Parity")?;
+    let (source, target) = match p.direction {
+        None => {
+            writeln!(
+                s,
+                "- n/a: no `*_v2` or `*_phase1a_archive` tables to compare yet (Phase 1A)"
+            )?;
+            writeln!(s, "- Parity result: **FAIL** (not verified)")?;
+            return writeln!(s);
+        }
+        Some(ParityDirection::ArchiveToCanonical) => {
+            writeln!(
+                s,
+                "Every archived fact is present, unchanged, in its canonical successor; a canonical row is either archived or keyed above every archived key (written after the cutover). Progress columns `filled_quantity` / `remaining_qty` are proven by `quantity_conservation`."
+            )?;
+            ("Archived", "Canonical")
+        }
+        Some(ParityDirection::CanonicalToV2) => {
+            writeln!(
+                s,
+                "Before the cutover every canonical row is mirrored in its `*_v2` table, column for column, and nothing else."
+            )?;
+            ("Canonical", "`*_v2`")
+        }
+    };
+    writeln!(
+        s,
+        "| Table | {source} rows | {target} rows | Missing | Changed | Extra | Written after | Result | First differing keys |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---|---|---|")?;
+    for t in &p.tables {
+        let first = if let Some(e) = &t.error {
+            e.clone()
+        } else if t.first_differences.is_empty() {
+            "-".to_string()
+        } else {
+            t.first_differences
+                .iter()
+                .map(|d| format!("{} `{}`", kind_text(d.kind), d.key))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            t.table,
+            t.source_rows,
+            t.target_rows,
+            t.missing,
+            t.changed,
+            t.extra,
+            t.written_after,
+            match t.status {
+                ParityStatus::Pass => "PASS",
+                ParityStatus::Fail => "FAIL",
+            },
+            cell(&first)
+        )?;
+    }
+    writeln!(
+        s,
+        "- Parity result: **{}**",
+        if p.passed { "PASS" } else { "FAIL" }
+    )?;
+    for t in p.tables.iter().filter(|t| t.status == ParityStatus::Fail) {
+        for d in &t.first_differences {
+            writeln!(
+                s,
+                "  - `{}` {} `{}`: {} `{}` / {} `{}`",
+                t.table,
+                kind_text(d.kind),
+                d.key,
+                source.trim_matches('`'),
+                d.source_row
+                    .as_ref()
+                    .map_or_else(|| "absent".to_string(), |r| r.to_string()),
+                target.trim_matches('`'),
+                d.target_row
+                    .as_ref()
+                    .map_or_else(|| "absent".to_string(), |r| r.to_string())
+            )?;
+        }
+    }
+    writeln!(s)
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+-- a portfolio's market value off by 0.00000001
+UPDATE portfolio_hourly_state SET market_value = market_value + 0.00000001 WHERE (account_id, hour_ts) =
+(SELECT account_id, hour_ts FROM portfolio_hourly_state ORDER BY account_id, hour_ts LIMIT 1);

@@ -1,0 +1,3 @@
+-- an identity row deleted
+DELETE FROM portfolio_hourly_state_identity WHERE (account_id, hour_ts) =
+(SELECT account_id, hour_ts FROM portfolio_hourly_state_identity ORDER BY account_id, hour_ts LIMIT 1);

@@ -1,0 +1,3 @@
+-- a lot's remaining_qty above its original
+--@drop-checks {{position_lot}}.remaining_qty
+UPDATE {{position_lot}} SET remaining_qty = original_qty + 0.00000001 WHERE lot_id = (SELECT min(lot_id) FROM {{position_lot}});

@@ -1,0 +1,3 @@
+-- an executed trade's cost basis (and pnl) off by 0.00000001
+UPDATE {{executed_trade}} SET cost_basis = cost_basis + 0.00000001, realized_pnl = realized_pnl - 0.00000001
+WHERE executed_trade_id = (SELECT min(executed_trade_id) FROM {{executed_trade}});
