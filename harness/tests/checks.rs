@@ -814,6 +814,135 @@ async fn every_confirmation_corruption_fails_its_confirmation(
     );
 }
 
+// Archive parity: the bisection -------------------------------------------------------------------
+
+/// With tiny segments (two in the first pass, leaves of four rows) parity splits its differing
+/// segments round after round down to single keys, and names exactly the keys one corruption of
+/// each kind touched, with both rows; with the default segments (one pass, then one leaf
+/// comparison) it reports the same. One archived prediction deleted (`extra` in the canonical
+/// table: inside the archived key range), one changed, one archived that the canonical table
+/// lacks (`missing`), and one archived ledger entry changed (the per-account bisection).
+#[rstest]
+#[tokio::test]
+async fn parity_bisects_down_to_the_differing_keys(#[future(awt)] db: TestDb) {
+    use invariants::parity::{
+        parity_table, table_parity_tuned, DiffKind, ParityDirection, ParityStatus, ParityTuning,
+    };
+    let mut conn = migrated_fixture(&db).await;
+    let (lo, n): (i64, i64) = ok(
+        sqlx::query_as("SELECT min(prediction_id), count(*) FROM model_prediction_phase1a_archive")
+            .fetch_one(&mut conn)
+            .await,
+        "prediction ids",
+    );
+    assert!(
+        n > 1000,
+        "the fixture has {n} predictions: too few to bisect"
+    );
+    let (deleted, changed, added) = (lo + 700, lo + 1500, lo + 10_000_000);
+    let (account, seq): (i64, i64) = ok(
+        sqlx::query_as(
+            "SELECT account_id, max(ledger_seq) - 3 FROM cash_ledger_phase1a_archive
+              GROUP BY account_id ORDER BY account_id DESC LIMIT 1",
+        )
+        .fetch_one(&mut conn)
+        .await,
+        "a ledger entry",
+    );
+    let mut tx = ok(conn.begin().await, "BEGIN");
+    exec(
+        &mut tx,
+        &format!(
+            "SET session_replication_role = replica;
+             DELETE FROM model_prediction_phase1a_archive WHERE prediction_id = {deleted};
+             UPDATE model_prediction_phase1a_archive SET score = score + 1 WHERE prediction_id = {changed};
+             INSERT INTO model_prediction_phase1a_archive
+             SELECT (jsonb_populate_record(NULL::model_prediction_phase1a_archive,
+                       to_jsonb(p) || jsonb_build_object('prediction_id', {added}))).*
+               FROM model_prediction_phase1a_archive p WHERE p.prediction_id = {lo};
+             UPDATE cash_ledger_phase1a_archive SET balance_after = balance_after + 1
+              WHERE account_id = {account} AND ledger_seq = {seq};
+             RESET session_replication_role;"
+        ),
+    )
+    .await;
+    let catalog = ok(load_catalog(&mut tx).await, "catalog");
+    let tiny = ParityTuning {
+        first_pass_segments: 2,
+        leaf_rows: 4,
+        second_key_shift: 6,
+    };
+    let spec = |t| parity_table(t).unwrap_or_else(|| panic!("no parity table {t}"));
+    let dir = ParityDirection::ArchiveToCanonical;
+    let mut by_tuning = Vec::new();
+    for tuning in [ParityTuning::default(), tiny] {
+        let p = ok(
+            table_parity_tuned(&mut tx, spec("model_prediction"), dir, &catalog, 10, tuning).await,
+            "model_prediction parity",
+        );
+        assert_eq!(p.status, ParityStatus::Fail);
+        assert_eq!((p.missing, p.changed, p.extra), (1, 1, 1), "{p:#?}");
+        let keys: Vec<(DiffKind, serde_json::Value)> = p
+            .first_differences
+            .iter()
+            .map(|d| (d.kind, d.key.clone()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (
+                    DiffKind::Extra,
+                    serde_json::json!({ "prediction_id": deleted })
+                ),
+                (
+                    DiffKind::Changed,
+                    serde_json::json!({ "prediction_id": changed })
+                ),
+                (
+                    DiffKind::Missing,
+                    serde_json::json!({ "prediction_id": added })
+                ),
+            ],
+            "{p:#?}"
+        );
+        let c = &p.first_differences[1];
+        let score = |row: &Option<serde_json::Value>| {
+            row.as_ref()
+                .and_then(|r| r.get("score").cloned())
+                .unwrap_or_default()
+        };
+        assert_ne!(
+            score(&c.source_row),
+            score(&c.target_row),
+            "both versions of the row: {c:?}"
+        );
+        assert!(
+            p.first_differences[0].source_row.is_none()
+                && p.first_differences[2].target_row.is_none()
+        );
+
+        let l = ok(
+            table_parity_tuned(&mut tx, spec("cash_ledger"), dir, &catalog, 10, tuning).await,
+            "cash_ledger parity",
+        );
+        assert_eq!((l.missing, l.changed, l.extra), (0, 1, 0), "{l:#?}");
+        assert_eq!(
+            l.first_differences[0].key,
+            serde_json::json!({ "account_id": account, "ledger_seq": seq })
+        );
+        by_tuning.push((p.rounds, l.rounds));
+    }
+    // Default segments: the ledger compares its one differing segment at once; the predictions'
+    // key span (stretched by the id 10M above the rest) puts them all in one first-pass segment,
+    // which is split until small. Tiny segments bisect both, further.
+    assert_eq!(by_tuning[0].1, 0, "{by_tuning:?}");
+    assert!(
+        by_tuning[1].0 > by_tuning[0].0 && by_tuning[1].1 >= 1,
+        "tiny segments must bisect further: rounds {by_tuning:?}"
+    );
+    ok(tx.rollback().await, "ROLLBACK");
+}
+
 // Structural confirmations --------------------------------------------------------------------
 
 fn broken_triggers(s: &Structure) -> Vec<(&str, bool, Option<&str>)> {

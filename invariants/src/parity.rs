@@ -42,7 +42,29 @@ use crate::{InvariantsError, TableSet};
 /// Differing segments at or below this many rows (on either side) are compared row by row.
 pub const LEAF_ROWS: i64 = 512;
 /// Segments of the first pass, roughly (the key span divided into about this many).
-const FIRST_PASS_SEGMENTS: i64 = 256;
+pub const FIRST_PASS_SEGMENTS: i64 = 256;
+
+/// The segment sizes of one comparison (tests use tiny ones to exercise the bisection on small
+/// tables; [`table_parity`] uses the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParityTuning {
+    /// Segments of the first pass, roughly.
+    pub first_pass_segments: i64,
+    /// Differing segments at or below this many rows are compared row by row.
+    pub leaf_rows: i64,
+    /// `cash_ledger`'s first-pass `ledger_seq` segment width, as a shift.
+    pub second_key_shift: u32,
+}
+
+impl Default for ParityTuning {
+    fn default() -> Self {
+        Self {
+            first_pass_segments: FIRST_PASS_SEGMENTS,
+            leaf_rows: LEAF_ROWS,
+            second_key_shift: SECOND_KEY_SHIFT,
+        }
+    }
+}
 /// More differing segments than this in one round: aggregate the whole table at the finer
 /// level instead of listing the ranges (a long OR list plans worse than one scan).
 const MAX_LISTED_SEGMENTS: usize = 64;
@@ -563,10 +585,10 @@ fn fingerprint(side: &Side) -> (i64, String) {
     (rows, digest[..16].to_string())
 }
 
-/// The first-pass shift for a key span.
-fn first_shift(min: i64, max: i64) -> u32 {
+/// The first-pass shift for a key span cut into about `segments` segments.
+fn first_shift_for(min: i64, max: i64, segments: i64) -> u32 {
     let span = (i128::from(max) - i128::from(min) + 1).max(1);
-    let per_segment = (span / i128::from(FIRST_PASS_SEGMENTS)).max(1);
+    let per_segment = (span / i128::from(segments.max(1))).max(1);
     // smallest shift with 2^shift >= per_segment
     let mut shift = 0u32;
     while (1i128 << shift) < per_segment && shift < 62 {
@@ -582,6 +604,26 @@ pub async fn table_parity(
     direction: ParityDirection,
     catalog: &Catalog,
     sample: usize,
+) -> Result<TableParity, InvariantsError> {
+    table_parity_tuned(
+        conn,
+        spec,
+        direction,
+        catalog,
+        sample,
+        ParityTuning::default(),
+    )
+    .await
+}
+
+/// [`table_parity`] with explicit segment sizes.
+pub async fn table_parity_tuned(
+    conn: &mut PgConnection,
+    spec: &'static ParityTable,
+    direction: ParityDirection,
+    catalog: &Catalog,
+    sample: usize,
+    tuning: ParityTuning,
 ) -> Result<TableParity, InvariantsError> {
     let started = Instant::now();
     let (source, target) = direction.tables(spec.table);
@@ -624,7 +666,7 @@ pub async fn table_parity(
     }
 
     let mut shift = if spec.split_on == 1 {
-        SECOND_KEY_SHIFT
+        tuning.second_key_shift
     } else {
         let split = spec.key[0];
         let (lo, hi): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
@@ -636,7 +678,7 @@ pub async fn table_parity(
         .await
         .map_err(q("reading the key range", spec.table))?;
         match (lo, hi) {
-            (Some(lo), Some(hi)) => first_shift(lo, hi),
+            (Some(lo), Some(hi)) => first_shift_for(lo, hi, tuning.first_pass_segments),
             _ => 0,
         }
     };
@@ -662,7 +704,7 @@ pub async fn table_parity(
                 out.written_after += sb.rows;
                 continue;
             }
-            if shift > 0 && sa.rows.max(sb.rows) > LEAF_ROWS {
+            if shift > 0 && sa.rows.max(sb.rows) > tuning.leaf_rows {
                 split_next.push(seg);
             } else {
                 leaves.push((shift, seg));
@@ -919,12 +961,14 @@ mod tests {
 
     #[test]
     fn first_pass_splits_the_span_into_about_256_power_of_two_segments() {
+        let first_shift = |lo, hi| first_shift_for(lo, hi, FIRST_PASS_SEGMENTS);
         assert_eq!(first_shift(1, 1), 0);
         assert_eq!(first_shift(1, 256), 0);
         assert_eq!(first_shift(1, 511), 0);
         assert_eq!(first_shift(1, 512), 1);
         assert_eq!(first_shift(1, 100_000), 9);
         assert!(first_shift(i64::MIN, i64::MAX) <= 62);
+        assert_eq!(first_shift_for(1, 2016, 2), 10);
     }
 
     #[test]
