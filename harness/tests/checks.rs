@@ -1417,6 +1417,7 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
         status,
         message,
         outcome,
+        ..
     } = &err
     else {
         panic!("expected a step failure, got {err}");

@@ -32,12 +32,14 @@ async fn gathered(report: &RunReport, scenario: &str) -> ImplementationLog {
 
 /// What differs between two runs of the same history: timestamps of every form the report
 /// prints, and run ids (`YYYYMMDDTHHMMSS-<pid>-<8 hex>`).
-const VOLATILE: [(&str, &str); 2] = [
+const VOLATILE: [(&str, &str); 3] = [
     (r"\d{8}T\d{6}-\d+-[0-9a-f]{8}", "[RUN_ID]"),
     (
         r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:\d{2})?)?",
         "[TS]",
     ),
+    // Where in a step's SQL an error happened moves with every edit of that file.
+    (r"(\.sql):\d+", "$1:[LINE]"),
 ];
 
 fn snapshot(name: &str, markdown: &str) {

@@ -101,6 +101,10 @@ pub struct CompressionStatus {
     pub hypertables: Vec<String>,
     /// Total `policy_compression` jobs on the targets.
     pub policy_jobs: i64,
+    /// `timescaledb.license` (`apache`, `timescale`), `None` without TimescaleDB.
+    pub license: Option<String>,
+    /// Whether this build can compress at all (TimescaleDB present and not the Apache build).
+    pub available: bool,
 }
 
 /// The `migration_lock` row of `phase_1b_schema` (timestamps as PostgreSQL prints them in UTC).
@@ -307,7 +311,17 @@ pub async fn gather_structure(conn: &mut PgConnection) -> Result<Structure, Inva
             policy_jobs,
         });
     }
+    let license: Option<String> = if has_timescale {
+        sqlx::query_scalar("SELECT current_setting('timescaledb.license', true)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(se("timescaledb.license"))?
+    } else {
+        None
+    };
     let compression = CompressionStatus {
+        available: license.as_deref().is_some_and(|l| l != "apache"),
+        license,
         hypertables: targets
             .iter()
             .filter(|t| t.is_hypertable)

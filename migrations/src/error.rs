@@ -61,10 +61,14 @@ pub enum MigrationError {
         phase: &'static str,
         /// The SQL file.
         script: &'static str,
-        /// The database's error message.
+        /// The database's error (SQLSTATE, message, detail, hint, `file:line`).
         message: String,
-        #[source]
-        source: sqlx::Error,
+    },
+    /// Phase 1C on a database whose Phase 1B started but did not finish.
+    #[error("Phase 1C cannot run: Phase 1B is not complete (no SUCCESS yet for {}); run `harness migrate URL` to resume it", missing.join(", "))]
+    Phase1bIncomplete {
+        /// The Phase 1B scripts without a SUCCESS in this lock epoch.
+        missing: Vec<String>,
     },
     /// A Phase 1C step failed: the run stopped there, the lock is still held.
     #[error("{step} {status}: {message}")]
@@ -75,6 +79,8 @@ pub enum MigrationError {
         status: StepStatus,
         /// The error text (also written to `migration_step_log.error_text`).
         message: String,
+        /// The database's error and where in the step it happened, when there was one.
+        cause: Option<Box<crate::StepErrorDetail>>,
         /// Everything the run did up to and including the failure.
         outcome: Box<RunOutcome>,
     },

@@ -20,17 +20,23 @@ use chrono::{DateTime, Utc};
 
 pub use contract::{StepName, StepStatus, LOCK_NAME, LOCK_REASON, PHASE_1B, PHASE_1C};
 pub use error::MigrationError;
-pub use fault::{FaultHook, FaultKind};
+pub use fault::{FaultHook, FaultKind, FaultPoint, PointAction};
 pub use gate::{
     gate_failures, GateCheck, GateConfirmation, GateError, GateVerdict, StaticGate,
     ValidationFuture, ValidationGate,
 };
 pub use phases::{
-    apply_phase_1a, apply_phase_1b, apply_revision_a_m6_partial, connect, lock_state, step_log,
-    LockState, StepLogRow,
+    apply_phase_1a, apply_revision_a_m6_partial, connect, lock_state, step_log, LockState,
+    StepLogRow,
 };
-pub use runner::{run_phase_1c, run_step};
-pub use sql::{sql_fingerprint, PHASE_1A_SCRIPTS, PHASE_1B_SCRIPTS, REVISION_A_M6_PARTIAL};
+pub use runner::{
+    apply_phase_1b, apply_phase_1b_with, fault_points, run_migration, run_phase_1c, run_step,
+    MigrationOutcome, Phase1bOutcome, ScriptRecord,
+};
+pub use sql::{
+    parse_stages, split_statements, sql_fingerprint, SqlFileError, Stage, StageKind, Statement,
+    PHASE_1A_SCRIPTS, PHASE_1B_SCRIPTS, REVISION_A_M6_PARTIAL,
+};
 
 /// Phase 1A scripts as (name, SQL), for building a template database.
 pub fn phase_1a_scripts() -> &'static [(&'static str, &'static str)] {
@@ -134,6 +140,93 @@ pub fn step(name: StepName) -> &'static Step {
     &STEPS[StepName::ALL.iter().position(|n| *n == name).unwrap_or(0)]
 }
 
+/// What one stage of a step did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StageRecord {
+    /// The stage's name in its file.
+    pub name: String,
+    /// How it ran.
+    pub kind: StageKind,
+    /// Batches that handled rows (batch stages).
+    pub batches: u32,
+    /// Rows the batches handled.
+    pub rows: i64,
+    /// Times its transaction was rolled back and retried because a lock was not available
+    /// within `lock_timeout` (or it was chosen as a deadlock victim).
+    pub lock_retries: u32,
+    /// Wall time, microseconds.
+    pub duration_us: u64,
+}
+
+/// The database's error behind a failed step, and where in the step it happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepErrorDetail {
+    /// `file:line` of the statement that failed (the step file when no statement ran).
+    pub at: String,
+    /// The stage it failed in.
+    pub stage: String,
+    /// SQLSTATE, when the server sent one.
+    pub sqlstate: Option<String>,
+    /// The primary message.
+    pub message: String,
+    /// DETAIL, when the server sent one.
+    pub detail: Option<String>,
+    /// HINT, when the server sent one.
+    pub hint: Option<String>,
+}
+
+impl StepErrorDetail {
+    /// From a driver error, at `at` in stage `stage`.
+    pub fn from_sqlx(e: &sqlx::Error, at: String, stage: String) -> Self {
+        let pg = e
+            .as_database_error()
+            .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>());
+        match (e.as_database_error(), pg) {
+            (Some(_), Some(pg)) => Self {
+                at,
+                stage,
+                sqlstate: Some(pg.code().to_string()),
+                message: pg.message().to_string(),
+                detail: pg.detail().map(str::to_string),
+                hint: pg.hint().map(str::to_string),
+            },
+            (Some(d), None) => Self {
+                at,
+                stage,
+                sqlstate: d.code().map(|c| c.to_string()),
+                message: d.message().to_string(),
+                detail: None,
+                hint: None,
+            },
+            (None, _) => Self {
+                at,
+                stage,
+                sqlstate: None,
+                message: format!("connection lost or unusable: {e}"),
+                detail: None,
+                hint: None,
+            },
+        }
+    }
+
+    /// One line: `file:line (stage s): SQLSTATE xxxxx: message (DETAIL: ...; HINT: ...)`.
+    pub fn render(&self) -> String {
+        let mut s = format!("{} (stage {}): ", self.at, self.stage);
+        if let Some(code) = &self.sqlstate {
+            s.push_str(&format!("SQLSTATE {code}: "));
+        }
+        s.push_str(&self.message);
+        let extra: Vec<String> = [("DETAIL", &self.detail), ("HINT", &self.hint)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
+            .collect();
+        if !extra.is_empty() {
+            s.push_str(&format!(" ({})", extra.join("; ")));
+        }
+        s
+    }
+}
+
 /// What one step did in one run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepRecord {
@@ -151,6 +244,10 @@ pub struct StepRecord {
     pub notes: String,
     /// The error text of a failure.
     pub error: Option<String>,
+    /// Its stages, in order.
+    pub stages: Vec<StageRecord>,
+    /// Lock retries over all its stages.
+    pub lock_retries: u32,
     /// Wall time measured by the runner.
     #[serde(with = "duration_us")]
     pub duration: Duration,
@@ -173,9 +270,26 @@ pub struct RunOutcome {
     pub started_at_utc: DateTime<Utc>,
     /// End of the run (UTC).
     pub ended_at_utc: DateTime<Utc>,
+    /// The step the run stopped after, when `RunOptions::stop_after` asked it to.
+    pub stopped_after: Option<StepName>,
 }
 
 impl RunOutcome {
+    /// A run that has done nothing yet.
+    pub fn empty(run_id: String) -> Self {
+        let now = Utc::now();
+        Self {
+            run_id,
+            noop: false,
+            noop_reason: None,
+            steps: Vec::new(),
+            validation: None,
+            started_at_utc: now,
+            ended_at_utc: now,
+            stopped_after: None,
+        }
+    }
+
     /// TRUE when every step of this run succeeded or was skipped as already done and the lock
     /// was released (or the run was a no-op on a finished migration).
     pub fn completed(&self) -> bool {
@@ -192,8 +306,15 @@ impl RunOutcome {
     }
 }
 
-/// Options of a Phase 1C run.
-#[derive(Clone, Default)]
+/// Rows a batch of a batched backfill takes by default.
+pub const DEFAULT_BATCH_SIZE: u32 = 5_000;
+/// How long a stage waits for a lock before it rolls back and retries, by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long a stage keeps retrying for its locks before it fails, by default.
+pub const DEFAULT_LOCK_RETRY_BUDGET: Duration = Duration::from_secs(120);
+
+/// Options of a migration run.
+#[derive(Clone)]
 pub struct RunOptions {
     /// The STEP_8 validation gate. `None`: STEP_8 fails ("no validation gate"), so a run
     /// without one can never unlock.
@@ -202,6 +323,31 @@ pub struct RunOptions {
     pub fault: Option<std::sync::Arc<FaultHook>>,
     /// The run id written to the step log; a fresh one when `None`.
     pub run_id: Option<String>,
+    /// Rows per batch of the batched backfills (`migrations.batch_size`).
+    pub batch_size: u32,
+    /// `lock_timeout` of every stage transaction.
+    pub lock_timeout: Duration,
+    /// How long a stage keeps retrying for its locks before it fails.
+    pub lock_retry_budget: Duration,
+    /// Stop after this Phase 1C step (its SUCCESS); the lock stays held.
+    pub stop_after: Option<StepName>,
+    /// `run_migration`: stop after Phase 1B (the lock held, Phase 1C not started).
+    pub stop_after_phase_1b: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            gate: None,
+            fault: None,
+            run_id: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            lock_retry_budget: DEFAULT_LOCK_RETRY_BUDGET,
+            stop_after: None,
+            stop_after_phase_1b: false,
+        }
+    }
 }
 
 impl fmt::Debug for RunOptions {
@@ -210,6 +356,11 @@ impl fmt::Debug for RunOptions {
             .field("gate", &self.gate.as_ref().map(|g| g.name()))
             .field("fault", &self.fault)
             .field("run_id", &self.run_id)
+            .field("batch_size", &self.batch_size)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("lock_retry_budget", &self.lock_retry_budget)
+            .field("stop_after", &self.stop_after)
+            .field("stop_after_phase_1b", &self.stop_after_phase_1b)
             .finish()
     }
 }

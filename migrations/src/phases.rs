@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection};
 use tracing::info;
 
-use crate::error::{ctx, db_message, MigrationError};
-use crate::sql::{PHASE_1A_SCRIPTS, PHASE_1B_SCRIPTS, REVISION_A_M6_PARTIAL};
-use crate::{LOCK_NAME, PHASE_1B};
+use crate::error::{ctx, MigrationError};
+use crate::sql::{PHASE_1A_SCRIPTS, REVISION_A_M6_PARTIAL};
+use crate::LOCK_NAME;
 
 /// Connect to `url`, mapping failure to [`MigrationError::Connect`] with the password redacted.
 pub async fn connect(url: &str) -> Result<PgConnection, MigrationError> {
@@ -63,8 +63,8 @@ async fn run_script(
         .map_err(|source| MigrationError::Script {
             phase,
             script,
-            message: db_message(&source),
-            source,
+            message: crate::StepErrorDetail::from_sqlx(&source, script.to_string(), "main".into())
+                .render(),
         })
 }
 
@@ -82,54 +82,6 @@ pub async fn apply_phase_1a(conn: &mut PgConnection) -> Result<(), MigrationErro
     info!(
         elapsed_ms = start.elapsed().as_millis() as u64,
         "Phase 1A applied"
-    );
-    Ok(())
-}
-
-/// Apply Phase 1B (`phase_1b_schema`) in ONE transaction: lock + step log, `*_v2` tables,
-/// dual-write triggers, backfill. One `migration_step_log` row per script (phase `PHASE_1B`).
-pub async fn apply_phase_1b(conn: &mut PgConnection) -> Result<(), MigrationError> {
-    if !relation_exists(conn, "order_request").await?
-        || !relation_exists(conn, "risk_hourly_state").await?
-    {
-        return Err(MigrationError::PrerequisiteMissing {
-            phase: "Phase 1B",
-            missing: "Phase 1A",
-        });
-    }
-    if relation_exists(conn, "migration_lock").await? {
-        return Err(MigrationError::AlreadyApplied { phase: "Phase 1B" });
-    }
-    let run_id = new_run_id(conn).await?;
-    let start = Instant::now();
-    let mut tx = conn.begin().await.map_err(ctx("BEGIN Phase 1B"))?;
-    let mut timings: Vec<(&str, DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for (script, sql) in PHASE_1B_SCRIPTS {
-        let started = Utc::now();
-        run_script(&mut tx, "Phase 1B", script, sql).await?;
-        timings.push((script, started, Utc::now()));
-    }
-    // The log table exists only now, so the rows are written at the end, in the same
-    // transaction: they exist exactly when Phase 1B does.
-    for (script, started, ended) in timings {
-        sqlx::query(
-            "INSERT INTO migration_step_log (run_id, phase, step_name, started_at_utc, ended_at_utc, status, notes)
-             VALUES ($1, $2, $3, $4, $5, 'SUCCESS', $6)",
-        )
-        .bind(&run_id)
-        .bind(PHASE_1B)
-        .bind(script)
-        .bind(started)
-        .bind(ended)
-        .bind(format!("{script} applied inside the Phase 1B transaction"))
-        .execute(&mut *tx)
-        .await
-        .map_err(ctx("writing the Phase 1B step log"))?;
-    }
-    tx.commit().await.map_err(ctx("COMMIT Phase 1B"))?;
-    info!(
-        elapsed_ms = start.elapsed().as_millis() as u64,
-        "Phase 1B applied"
     );
     Ok(())
 }

@@ -35,6 +35,8 @@ mod tests {
                 targets: Vec::new(),
                 hypertables: Vec::new(),
                 policy_jobs: 0,
+                license: None,
+                available: false,
             },
             lock: None,
         }

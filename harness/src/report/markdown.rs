@@ -277,6 +277,17 @@ fn render_into(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
     writeln!(s, "## Compression Confirmation")?;
     let targets: Vec<String> = cp.targets.iter().map(|t| t.table.clone()).collect();
     writeln!(s, "Target list checked ({}):", ticked(&targets))?;
+    match &cp.license {
+        Some(l) if cp.available => writeln!(
+            s,
+            "- `timescaledb.license = {l}`: compression is available in this build"
+        )?,
+        Some(l) => writeln!(
+            s,
+            "- `timescaledb.license = {l}`: compression is not available in this build"
+        )?,
+        None => writeln!(s, "- TimescaleDB is not installed: no compression")?,
+    }
     writeln!(
         s,
         "- Hypertables present in this environment from target list: {}",

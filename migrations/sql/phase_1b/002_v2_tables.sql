@@ -15,11 +15,13 @@
 -- Here: columns, keys (the primary and unique keys, which also arbitrate the backfill's ON
 -- CONFLICT) and CHECKs. The secondary indexes and the foreign keys (model, instrument and
 -- account references, and the composite account-scoped ones: order -> signal, fill -> order,
--- lot -> opening fill, executed trade -> lot and sell fill, ledger entry -> fill) are declared
--- at the end of 004_backfill.sql, in this same transaction, right after the backfill: an index
--- built once over the filled table, and a foreign key validated by one anti-join over it, cost
--- far less than maintaining and checking them row by row for every backfilled row, and they
--- are the same indexes and constraints.
+-- lot -> opening fill, executed trade -> lot and sell fill, ledger entry -> fill) come after
+-- the backfill (005_keys.sql): an index built once over the filled table, and a foreign key
+-- validated by one scan over it, cost far less than maintaining and checking them row by row
+-- for every backfilled row, and while the backfill runs in batches a dual-written row may name
+-- a parent the backfill has not reached yet. Idempotent (IF NOT EXISTS, OR REPLACE).
+
+--@stage tables
 
 -- Whole UTC hour: the same test in every session time zone.
 CREATE OR REPLACE FUNCTION is_whole_hour(ts timestamptz) RETURNS boolean
@@ -31,7 +33,7 @@ CREATE OR REPLACE FUNCTION bound_risk_hour(requested_ts timestamptz) RETURNS tim
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT (date_trunc('hour', requested_ts AT TIME ZONE 'UTC') - interval '1 hour') AT TIME ZONE 'UTC' $$;
 
-CREATE TABLE regime_output_v2 (
+CREATE TABLE IF NOT EXISTS regime_output_v2 (
     regime_output_id bigint        PRIMARY KEY,
     model_id         bigint        NOT NULL,
     hour_ts          timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
@@ -39,7 +41,7 @@ CREATE TABLE regime_output_v2 (
     score            numeric(20,8) NOT NULL
 );
 
-CREATE TABLE model_prediction_v2 (
+CREATE TABLE IF NOT EXISTS model_prediction_v2 (
     prediction_id   bigint        PRIMARY KEY,
     model_id        bigint        NOT NULL,
     instrument_id   bigint        NOT NULL,
@@ -50,7 +52,7 @@ CREATE TABLE model_prediction_v2 (
     score           numeric(20,8) NOT NULL
 );
 
-CREATE TABLE meta_learner_component_v2 (
+CREATE TABLE IF NOT EXISTS meta_learner_component_v2 (
     meta_prediction_id bigint        NOT NULL,
     base_prediction_id bigint        NOT NULL,
     weight             numeric(20,8) NOT NULL,
@@ -58,7 +60,7 @@ CREATE TABLE meta_learner_component_v2 (
     CHECK (meta_prediction_id <> base_prediction_id)
 );
 
-CREATE TABLE trade_signal_v2 (
+CREATE TABLE IF NOT EXISTS trade_signal_v2 (
     signal_id        bigint        PRIMARY KEY,
     account_id       bigint        NOT NULL,
     instrument_id    bigint        NOT NULL,
@@ -69,7 +71,7 @@ CREATE TABLE trade_signal_v2 (
     CONSTRAINT uq_trade_signal_v2_account UNIQUE (account_id, signal_id)
 );
 
-CREATE TABLE order_request_v2 (
+CREATE TABLE IF NOT EXISTS order_request_v2 (
     order_id        bigint        PRIMARY KEY,
     account_id      bigint        NOT NULL,
     signal_id       bigint        NOT NULL,
@@ -84,7 +86,7 @@ CREATE TABLE order_request_v2 (
     CONSTRAINT ck_order_request_v2_bound_hour CHECK (risk_hour_ts = bound_risk_hour(requested_ts))
 );
 
-CREATE TABLE order_fill_v2 (
+CREATE TABLE IF NOT EXISTS order_fill_v2 (
     fill_id         bigint        PRIMARY KEY,
     account_id      bigint        NOT NULL,
     order_id        bigint        NOT NULL,
@@ -99,7 +101,7 @@ CREATE TABLE order_fill_v2 (
     CONSTRAINT uq_order_fill_v2_account UNIQUE (account_id, fill_id)
 );
 
-CREATE TABLE position_lot_v2 (
+CREATE TABLE IF NOT EXISTS position_lot_v2 (
     lot_id          bigint        PRIMARY KEY,
     account_id      bigint        NOT NULL,
     instrument_id   bigint        NOT NULL,
@@ -113,7 +115,7 @@ CREATE TABLE position_lot_v2 (
     CONSTRAINT uq_position_lot_v2_opening_fill UNIQUE (opening_fill_id)
 );
 
-CREATE TABLE executed_trade_v2 (
+CREATE TABLE IF NOT EXISTS executed_trade_v2 (
     executed_trade_id bigint        PRIMARY KEY,
     account_id        bigint        NOT NULL,
     instrument_id     bigint        NOT NULL,
@@ -128,7 +130,7 @@ CREATE TABLE executed_trade_v2 (
     CONSTRAINT ck_executed_trade_v2_pnl CHECK (realized_pnl = proceeds - cost_basis)
 );
 
-CREATE TABLE cash_ledger_v2 (
+CREATE TABLE IF NOT EXISTS cash_ledger_v2 (
     account_id    bigint        NOT NULL,
     ledger_seq    bigint        NOT NULL CHECK (ledger_seq >= 1),
     entry_ts      timestamptz   NOT NULL,
@@ -144,7 +146,7 @@ CREATE TABLE cash_ledger_v2 (
         OR (entry_type = 'FEE' AND amount <= 0) OR entry_type = 'TRADE')
 );
 
-CREATE TABLE risk_event_v2 (
+CREATE TABLE IF NOT EXISTS risk_event_v2 (
     risk_event_id bigint        PRIMARY KEY,
     account_id    bigint        NOT NULL,
     hour_ts       timestamptz   NOT NULL CHECK (is_whole_hour(hour_ts)),
@@ -156,18 +158,51 @@ CREATE TABLE risk_event_v2 (
     CHECK (from_state <> to_state)
 );
 
--- Append-only from birth: a fill, a ledger entry and a risk event are facts, never edited.
+-- Append-only from birth: a fill, a ledger entry and a risk event are facts, never edited. The
+-- one UPDATE these rows may get is the hash backfill of STEP_6_M9_HASH_ADDITIONS, which fills
+-- hash columns that were NULL and changes nothing else: the trigger lets exactly that through,
+-- so it never has to be disabled (not even for a moment, while writers keep writing).
 -- The same trigger names are re-applied on the canonical tables by STEP_7B after the cutover.
 CREATE OR REPLACE FUNCTION reject_append_only_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    hash_columns text[] := ARRAY['row_hash', 'prev_hash', 'parent_order_hash', 'parent_state_hash',
+                                 'parent_signal_hash', 'parent_fill_hash', 'parent_lot_hash'];
+    old_row jsonb;
+    new_row jsonb;
+    c       text;
+    filled  boolean := false;
 BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        old_row := to_jsonb(OLD);
+        new_row := to_jsonb(NEW);
+        IF (old_row - hash_columns) = (new_row - hash_columns) THEN
+            FOREACH c IN ARRAY hash_columns LOOP
+                IF old_row ? c AND old_row ->> c IS NOT NULL AND old_row -> c IS DISTINCT FROM new_row -> c THEN
+                    RAISE EXCEPTION '% is append-only (%): UPDATE of its % rejected', TG_TABLE_NAME, TG_NAME, c
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                filled := filled OR (old_row ? c AND old_row ->> c IS NULL AND new_row ->> c IS NOT NULL);
+            END LOOP;
+            -- Only a hash fill passes; an UPDATE that fills nothing (even a no-op) is refused.
+            IF filled THEN
+                RETURN NEW;
+            END IF;
+        END IF;
+    END IF;
     RAISE EXCEPTION '% is append-only (%): % rejected', TG_TABLE_NAME, TG_NAME, TG_OP
         USING ERRCODE = 'integrity_constraint_violation';
 END $$;
 
+--@stage append_only
+DROP TRIGGER IF EXISTS trg_order_fill_append_only ON order_fill_v2;
 CREATE TRIGGER trg_order_fill_append_only BEFORE UPDATE OR DELETE ON order_fill_v2
     FOR EACH ROW EXECUTE FUNCTION reject_append_only_change();
+DROP TRIGGER IF EXISTS trg_cash_ledger_append_only ON cash_ledger_v2;
 CREATE TRIGGER trg_cash_ledger_append_only BEFORE UPDATE OR DELETE ON cash_ledger_v2
     FOR EACH ROW EXECUTE FUNCTION reject_append_only_change();
+DROP TRIGGER IF EXISTS trg_risk_event_append_only ON risk_event_v2;
 CREATE TRIGGER trg_risk_event_append_only BEFORE UPDATE OR DELETE ON risk_event_v2
     FOR EACH ROW EXECUTE FUNCTION reject_append_only_change();
+
+SELECT set_config('migrations.step_notes', '10 *_v2 tables in contract shape (keys, CHECKs, append-only triggers)', true);

@@ -6,18 +6,29 @@
 -- refuses (a negative quantity, an UPDATE of an append-only fill) fails the original statement
 -- too: the legacy writer learns at once instead of the row silently going missing.
 --
--- These triggers are created BEFORE the backfill (004) in the same transaction: CREATE TRIGGER
--- takes a SHARE ROW EXCLUSIVE lock that makes concurrent writers wait until Phase 1B commits,
--- and every write committed before that lock is visible to the backfill's snapshot. So each
--- row is either backfilled or mirrored, never neither. STEP_7_M10_CUTOVER drops them.
+-- The triggers exist before the backfill (004) starts, and the backfill runs in batches while
+-- writers keep writing, so a mirrored write may meet a row the backfill has not copied yet:
+--   * INSERT: the row is new, the backfill cannot have copied it (it copies committed rows, and
+--     would skip it on conflict later): plain insert;
+--   * UPDATE: upsert into `*_v2` (a row not copied yet is copied with its new values now; the
+--     backfill then skips it);
+--   * DELETE: delete from `*_v2` if there (a row not copied yet is never copied: the backfill
+--     locks each batch's rows FOR KEY SHARE, so a delete either waits for the batch or removes
+--     a row the backfill then no longer sees).
+-- So each row is either backfilled or mirrored, never lost and never doubled.
+-- Creating a trigger takes a SHARE ROW EXCLUSIVE lock for an instant; the runner takes it with
+-- a lock_timeout and retries, so writers wait milliseconds, not for a queue behind it.
+-- STEP_7_M10_CUTOVER drops the triggers. Idempotent (CREATE OR REPLACE).
 
+--@stage triggers
 CREATE OR REPLACE FUNCTION phase1b_dual_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     target   text := TG_TABLE_NAME || '_v2';
     cols     text;
+    sets     text;
     key_cond text;
-    n        bigint;
+    keys     text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM migration_lock
                    WHERE migration_name = 'phase_1b_schema' AND locked) THEN
@@ -29,27 +40,28 @@ BEGIN
     END IF;
     -- The legacy columns, in table order; the v2 twin has all of them (plus hash columns that
     -- its own BEFORE triggers fill in).
-    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
-    FROM pg_attribute WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped;
-    SELECT string_agg(format('t.%1$I = ($1).%1$I', k), ' AND ') INTO key_cond
-    FROM unnest(TG_ARGV) AS k;
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),
+           string_agg(format('%1$I = excluded.%1$I', attname), ', ' ORDER BY attnum)
+      INTO cols, sets
+      FROM pg_attribute WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped;
+    SELECT string_agg(format('t.%1$I = ($1).%1$I', k), ' AND '), string_agg(quote_ident(k), ', ')
+      INTO key_cond, keys
+      FROM unnest(TG_ARGV) AS k;
 
     IF TG_OP = 'INSERT' THEN
         EXECUTE format('INSERT INTO %I (%s) SELECT %s FROM jsonb_populate_record(NULL::%I, $1)',
                        target, cols, cols, target)
             USING to_jsonb(NEW);
-        RETURN NULL;
     ELSIF TG_OP = 'UPDATE' THEN
-        EXECUTE format('UPDATE %I t SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%I, $2)) WHERE %s',
-                       target, cols, cols, target, key_cond)
-            USING OLD, to_jsonb(NEW);
+        IF (SELECT bool_or(to_jsonb(OLD) -> k IS DISTINCT FROM to_jsonb(NEW) -> k) FROM unnest(TG_ARGV) AS k) THEN
+            EXECUTE format('DELETE FROM %I t WHERE %s', target, key_cond) USING OLD;
+        END IF;
+        EXECUTE format('INSERT INTO %I AS t (%s) SELECT %s FROM jsonb_populate_record(NULL::%I, $1)
+                        ON CONFLICT (%s) DO UPDATE SET %s',
+                       target, cols, cols, target, keys, sets)
+            USING to_jsonb(NEW);
     ELSE
         EXECUTE format('DELETE FROM %I t WHERE %s', target, key_cond) USING OLD;
-    END IF;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n <> 1 THEN
-        RAISE EXCEPTION 'dual write (%): % on % matched % rows in % (expected 1)',
-            TG_NAME, TG_OP, TG_TABLE_NAME, n, target USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
 END $$;
@@ -70,12 +82,13 @@ BEGIN
         ('cash_ledger',            ARRAY['account_id', 'ledger_seq']),
         ('risk_event',             ARRAY['risk_event_id'])) AS v(tbl, keys)
     LOOP
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I
                         FOR EACH ROW EXECUTE FUNCTION phase1b_dual_write(%s)',
                        'trg_' || t.tbl || '_dual_write', t.tbl,
                        (SELECT string_agg(quote_literal(k), ', ') FROM unnest(t.keys) AS k));
-        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE TRUNCATE ON %I
                         FOR EACH STATEMENT EXECUTE FUNCTION phase1b_dual_write()',
                        'trg_' || t.tbl || '_dual_write_truncate', t.tbl);
     END LOOP;
+    PERFORM set_config('migrations.step_notes', 'dual-write triggers on the 10 canonical tables', true);
 END $$;

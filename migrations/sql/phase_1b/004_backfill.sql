@@ -1,135 +1,96 @@
--- Phase 1B (phase_1b_schema), part 4: deterministic backfill of `*_v2`.
+-- Phase 1B (phase_1b_schema), part 4: deterministic backfill of `*_v2`, in batches.
 --
--- Parents before children, each table in key order, same keys and same facts; then the foreign
--- keys (see the end of this file). ON CONFLICT DO NOTHING keeps it idempotent and lets rows the
--- dual-write triggers already mirrored stand. A legacy row the contract shape refuses (a CHECK,
--- a cross-account or dangling reference) fails Phase 1B here, naming the constraint: better
--- than migrating it.
+-- Parents before children, each table in key order, same keys and same facts. Each batch is
+-- its own short transaction: the next `migrations.batch_size` rows after the table's cursor
+-- (kept in migration_backfill_progress), copied with ON CONFLICT DO NOTHING (rows the dual
+-- write mirrored already stand) and locked FOR KEY SHARE while they are copied, so a concurrent
+-- DELETE waits for the batch instead of slipping between its read and its commit (see
+-- 003_dual_write.sql). Writers are never blocked for longer than one batch, and an interrupted
+-- backfill resumes at its cursor. A legacy row the contract shape refuses (a CHECK) fails the
+-- batch, naming the constraint: better than migrating it. The foreign keys come after the
+-- backfill (005_keys.sql).
 
-SET LOCAL jit = off;        -- compiling these one-off statements costs more than it saves
-SET LOCAL work_mem = '64MB';
+--@stage functions
+-- One batch of `p_source` -> `p_target` after the task's cursor: the rows copied. Columns are
+-- the source's that the target also has, in the source's order; the cursor is the last key
+-- copied, as text (ISO 8601 for timestamps: no session setting changes how it reads back).
+CREATE OR REPLACE FUNCTION migration_backfill_batch(p_task text, p_source text, p_target text,
+                                                    p_keys text[], p_batch int, p_lock boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    cols     text;
+    keylist  text;
+    keytypes text[];
+    cursor   text[];
+    cond     text := 'true';
+    n        bigint;
+    last     text[];
+BEGIN
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = p_source::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND EXISTS (SELECT 1 FROM pg_attribute b
+                    WHERE b.attrelid = p_target::regclass AND b.attname = a.attname AND NOT b.attisdropped);
+    SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.ord),
+           string_agg('t.' || quote_ident(k.name), ', ' ORDER BY k.ord)
+      INTO keytypes, keylist
+      FROM unnest(p_keys) WITH ORDINALITY AS k(name, ord)
+      JOIN pg_attribute a ON a.attrelid = p_source::regclass AND a.attname = k.name;
+    SELECT last_key INTO cursor FROM migration_backfill_progress WHERE task = p_task;
+    IF cursor IS NOT NULL THEN
+        cond := format('(%s) > (%s)', keylist,
+                       (SELECT string_agg(format('($1[%s])::%s', i, keytypes[i]), ', ' ORDER BY i)
+                          FROM generate_series(1, cardinality(p_keys)) AS i));
+    END IF;
+    EXECUTE format(
+        'WITH src AS (SELECT %1$s FROM %2$I t WHERE %3$s ORDER BY %4$s LIMIT %5$s %6$s),
+              ins AS (INSERT INTO %7$I (%1$s) SELECT %1$s FROM src ON CONFLICT DO NOTHING)
+         SELECT (SELECT count(*) FROM src),
+                (SELECT ARRAY[%8$s] FROM src ORDER BY %9$s LIMIT 1)',
+        cols, p_source, cond, keylist, p_batch,
+        CASE WHEN p_lock THEN 'FOR KEY SHARE OF t' ELSE '' END,
+        p_target,
+        (SELECT string_agg(format('to_jsonb(%I) #>> ''{}''', k), ', ') FROM unnest(p_keys) AS k),
+        (SELECT string_agg(format('%I DESC', k), ', ') FROM unnest(p_keys) AS k))
+        INTO n, last USING cursor;
+    IF n > 0 THEN
+        PERFORM migration_backfill_advance(p_task, last, n);
+    END IF;
+    RETURN n;
+END $$;
 
-INSERT INTO regime_output_v2 (regime_output_id, model_id, hour_ts, regime, score)
-SELECT regime_output_id, model_id, hour_ts, regime, score
-FROM regime_output ORDER BY regime_output_id
-ON CONFLICT DO NOTHING;
+--@stage regime_output batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:regime_output', 'regime_output', 'regime_output_v2', ARRAY['regime_output_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO model_prediction_v2 (prediction_id, model_id, instrument_id, hour_ts, feature_hour_ts, feature_hash, score)
-SELECT prediction_id, model_id, instrument_id, hour_ts, feature_hour_ts, feature_hash, score
-FROM model_prediction ORDER BY prediction_id
-ON CONFLICT DO NOTHING;
+--@stage model_prediction batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:model_prediction', 'model_prediction', 'model_prediction_v2', ARRAY['prediction_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO meta_learner_component_v2 (meta_prediction_id, base_prediction_id, weight)
-SELECT meta_prediction_id, base_prediction_id, weight
-FROM meta_learner_component ORDER BY meta_prediction_id, base_prediction_id
-ON CONFLICT DO NOTHING;
+--@stage meta_learner_component batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:meta_learner_component', 'meta_learner_component', 'meta_learner_component_v2', ARRAY['meta_prediction_id', 'base_prediction_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO trade_signal_v2 (signal_id, account_id, instrument_id, hour_ts, prediction_id, regime_output_id, target_weight)
-SELECT signal_id, account_id, instrument_id, hour_ts, prediction_id, regime_output_id, target_weight
-FROM trade_signal ORDER BY signal_id
-ON CONFLICT DO NOTHING;
+--@stage trade_signal batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:trade_signal', 'trade_signal', 'trade_signal_v2', ARRAY['signal_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO order_request_v2 (order_id, account_id, signal_id, instrument_id, side, quantity, reference_price,
-                              requested_ts, risk_hour_ts, filled_quantity)
-SELECT order_id, account_id, signal_id, instrument_id, side, quantity, reference_price,
-       requested_ts, risk_hour_ts, filled_quantity
-FROM order_request ORDER BY order_id
-ON CONFLICT DO NOTHING;
+--@stage order_request batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:order_request', 'order_request', 'order_request_v2', ARRAY['order_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO order_fill_v2 (fill_id, account_id, order_id, instrument_id, side, fill_ts, fill_qty, reference_price,
-                           fill_price, fee, slippage_cost)
-SELECT fill_id, account_id, order_id, instrument_id, side, fill_ts, fill_qty, reference_price,
-       fill_price, fee, slippage_cost
-FROM order_fill ORDER BY fill_id
-ON CONFLICT DO NOTHING;
+--@stage order_fill batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:order_fill', 'order_fill', 'order_fill_v2', ARRAY['fill_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO position_lot_v2 (lot_id, account_id, instrument_id, opening_fill_id, opened_ts, original_qty,
-                             remaining_qty, cost_basis)
-SELECT lot_id, account_id, instrument_id, opening_fill_id, opened_ts, original_qty, remaining_qty, cost_basis
-FROM position_lot ORDER BY lot_id
-ON CONFLICT DO NOTHING;
+--@stage position_lot batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:position_lot', 'position_lot', 'position_lot_v2', ARRAY['lot_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO executed_trade_v2 (executed_trade_id, account_id, instrument_id, lot_id, sell_fill_id, executed_ts,
-                               quantity, proceeds, cost_basis, realized_pnl)
-SELECT executed_trade_id, account_id, instrument_id, lot_id, sell_fill_id, executed_ts,
-       quantity, proceeds, cost_basis, realized_pnl
-FROM executed_trade ORDER BY executed_trade_id
-ON CONFLICT DO NOTHING;
+--@stage executed_trade batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:executed_trade', 'executed_trade', 'executed_trade_v2', ARRAY['executed_trade_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO cash_ledger_v2 (account_id, ledger_seq, entry_ts, entry_type, amount, balance_after, fill_id)
-SELECT account_id, ledger_seq, entry_ts, entry_type, amount, balance_after, fill_id
-FROM cash_ledger ORDER BY account_id, ledger_seq
-ON CONFLICT DO NOTHING;
+--@stage cash_ledger batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:cash_ledger', 'cash_ledger', 'cash_ledger_v2', ARRAY['account_id', 'ledger_seq'], current_setting('migrations.batch_size')::int, true)::text, true);
 
-INSERT INTO risk_event_v2 (risk_event_id, account_id, hour_ts, event_type, from_state, to_state, drawdown)
-SELECT risk_event_id, account_id, hour_ts, event_type, from_state, to_state, drawdown
-FROM risk_event ORDER BY risk_event_id
-ON CONFLICT DO NOTHING;
+--@stage risk_event batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('phase_1b:risk_event', 'risk_event', 'risk_event_v2', ARRAY['risk_event_id'], current_setting('migrations.batch_size')::int, true)::text, true);
 
--- Secondary indexes, each built once over its filled table (002 creates the tables without
--- them).
-CREATE INDEX model_prediction_v2_instrument_hour_idx ON model_prediction_v2 (instrument_id, hour_ts);
-CREATE INDEX meta_learner_component_v2_base_idx ON meta_learner_component_v2 (base_prediction_id);
-CREATE INDEX trade_signal_v2_prediction_idx ON trade_signal_v2 (prediction_id);
-CREATE INDEX trade_signal_v2_regime_idx ON trade_signal_v2 (regime_output_id);
-CREATE INDEX order_request_v2_signal_idx ON order_request_v2 (account_id, signal_id);
-CREATE INDEX order_request_v2_risk_hour_idx ON order_request_v2 (account_id, risk_hour_ts);
-CREATE INDEX order_fill_v2_order_idx ON order_fill_v2 (account_id, order_id);
-CREATE INDEX order_fill_v2_account_instrument_ts_idx ON order_fill_v2 (account_id, instrument_id, fill_ts);
-CREATE INDEX position_lot_v2_fifo_idx ON position_lot_v2 (account_id, instrument_id, opened_ts, lot_id);
-CREATE INDEX executed_trade_v2_lot_idx ON executed_trade_v2 (account_id, lot_id);
-CREATE INDEX executed_trade_v2_sell_fill_idx ON executed_trade_v2 (account_id, sell_fill_id);
-CREATE INDEX cash_ledger_v2_fill_idx ON cash_ledger_v2 (account_id, fill_id) WHERE fill_id IS NOT NULL;
-
--- Foreign keys, declared now that the rows are in (002 creates the tables without them). Added
--- to a filled table, each one is validated by ONE anti-join over the whole table instead of a
--- trigger probing the parent once per backfilled row; the resulting constraints are the same
--- (same names, same columns, same NO ACTION rules, all enforced for every later write), and
--- a legacy row that breaks one (a cross-account reference, a dangling id) still fails Phase 1B
--- with PostgreSQL's own "violates foreign key constraint <name>" error. Every account-owned
--- reference goes through the composite (account_id, id) keys, so isolation is structural.
-ALTER TABLE regime_output_v2
-    ADD CONSTRAINT regime_output_v2_model_id_fkey FOREIGN KEY (model_id) REFERENCES model_registry (model_id);
-ALTER TABLE model_prediction_v2
-    ADD CONSTRAINT model_prediction_v2_model_id_fkey FOREIGN KEY (model_id) REFERENCES model_registry (model_id),
-    ADD CONSTRAINT model_prediction_v2_instrument_id_fkey FOREIGN KEY (instrument_id) REFERENCES instrument (instrument_id);
-ALTER TABLE meta_learner_component_v2
-    ADD CONSTRAINT meta_learner_component_v2_meta_prediction_id_fkey FOREIGN KEY (meta_prediction_id)
-        REFERENCES model_prediction_v2 (prediction_id),
-    ADD CONSTRAINT meta_learner_component_v2_base_prediction_id_fkey FOREIGN KEY (base_prediction_id)
-        REFERENCES model_prediction_v2 (prediction_id);
-ALTER TABLE trade_signal_v2
-    ADD CONSTRAINT trade_signal_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id),
-    ADD CONSTRAINT trade_signal_v2_instrument_id_fkey FOREIGN KEY (instrument_id) REFERENCES instrument (instrument_id),
-    ADD CONSTRAINT trade_signal_v2_prediction_id_fkey FOREIGN KEY (prediction_id)
-        REFERENCES model_prediction_v2 (prediction_id),
-    ADD CONSTRAINT trade_signal_v2_regime_output_id_fkey FOREIGN KEY (regime_output_id)
-        REFERENCES regime_output_v2 (regime_output_id);
-ALTER TABLE order_request_v2
-    ADD CONSTRAINT order_request_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id),
-    ADD CONSTRAINT order_request_v2_instrument_id_fkey FOREIGN KEY (instrument_id) REFERENCES instrument (instrument_id),
-    ADD CONSTRAINT fk_order_request_v2_signal FOREIGN KEY (account_id, signal_id)
-        REFERENCES trade_signal_v2 (account_id, signal_id);
-ALTER TABLE order_fill_v2
-    ADD CONSTRAINT order_fill_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id),
-    ADD CONSTRAINT order_fill_v2_instrument_id_fkey FOREIGN KEY (instrument_id) REFERENCES instrument (instrument_id),
-    ADD CONSTRAINT fk_order_fill_v2_order FOREIGN KEY (account_id, order_id)
-        REFERENCES order_request_v2 (account_id, order_id);
-ALTER TABLE position_lot_v2
-    ADD CONSTRAINT position_lot_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id),
-    ADD CONSTRAINT position_lot_v2_instrument_id_fkey FOREIGN KEY (instrument_id) REFERENCES instrument (instrument_id),
-    ADD CONSTRAINT fk_position_lot_v2_opening_fill FOREIGN KEY (account_id, opening_fill_id)
-        REFERENCES order_fill_v2 (account_id, fill_id);
-ALTER TABLE executed_trade_v2
-    ADD CONSTRAINT executed_trade_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id),
-    ADD CONSTRAINT executed_trade_v2_instrument_id_fkey FOREIGN KEY (instrument_id) REFERENCES instrument (instrument_id),
-    ADD CONSTRAINT fk_executed_trade_v2_lot FOREIGN KEY (account_id, lot_id)
-        REFERENCES position_lot_v2 (account_id, lot_id),
-    ADD CONSTRAINT fk_executed_trade_v2_sell_fill FOREIGN KEY (account_id, sell_fill_id)
-        REFERENCES order_fill_v2 (account_id, fill_id);
-ALTER TABLE cash_ledger_v2
-    ADD CONSTRAINT cash_ledger_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id),
-    ADD CONSTRAINT fk_cash_ledger_v2_fill FOREIGN KEY (account_id, fill_id)
-        REFERENCES order_fill_v2 (account_id, fill_id);
-ALTER TABLE risk_event_v2
-    ADD CONSTRAINT risk_event_v2_account_id_fkey FOREIGN KEY (account_id) REFERENCES account (account_id);
+--@stage summary
+SELECT set_config('migrations.step_notes',
+    'backfilled in batches: ' || coalesce((
+        SELECT string_agg(format('%s %s rows', split_part(task, ':', 2), rows_done), ', ' ORDER BY task)
+          FROM migration_backfill_progress WHERE task LIKE 'phase\_1b:%'), 'no rows'), true);

@@ -13,14 +13,17 @@
 --     order within one transaction.
 -- Idempotent: IF NOT EXISTS / ON CONFLICT DO NOTHING, triggers dropped and recreated.
 --
--- Order, for speed at any size (same end state, same errors): the sync and append-only triggers
--- come before the backfill (they never fire on it, and the sync triggers' lock on the
--- hypertables is what keeps a concurrent state row from slipping between backfill and trigger);
--- the account FK and the source-exists constraint triggers come after it. Fired per backfilled
--- row, they ran one dynamic query per row against the hypertable; the FK is validated instead by
--- one anti-join when it is added, and the parity check below (one FULL JOIN) proves exactly what
--- the source-exists triggers would have: every identity row has its source row with that hash.
+-- Order, for writers that keep writing and for speed at any size (same end state, same
+-- errors): the sync and append-only triggers come first, so every state row written from then
+-- on gets its identity row in its own transaction; the backfill then copies the older rows in
+-- batches (short transactions, cursor in migration_backfill_progress, ON CONFLICT DO NOTHING
+-- for rows the trigger wrote); the account FK (NOT VALID, then VALIDATEd without blocking
+-- writes) and the source-exists constraint triggers come last. Fired per backfilled row, they
+-- ran one dynamic query per row against the hypertable; the parity check (one FULL JOIN)
+-- proves exactly what the source-exists triggers would have: every identity row has its source
+-- row with that hash.
 
+--@stage tables
 -- Deferred constraints (the identity-table FKs and source-exists triggers) are checked at the
 -- end of each statement in this step: DDL below refuses to run on a table with pending
 -- deferred trigger events, and an error should name the statement that caused it.
@@ -88,18 +91,20 @@ CREATE TRIGGER trg_risk_hourly_state_identity_append_only
     BEFORE UPDATE OR DELETE ON risk_hourly_state_identity
     FOR EACH ROW EXECUTE FUNCTION reject_append_only_change();
 
--- Backfill, in key order. Nothing fires per row here (see the header); the FK and the parity
--- check below verify the backfilled rows set-based.
-INSERT INTO portfolio_hourly_state_identity (account_id, hour_ts, state_hash)
-SELECT account_id, hour_ts, state_hash FROM portfolio_hourly_state ORDER BY account_id, hour_ts
-ON CONFLICT DO NOTHING;
+-- Backfill, in key order and in batches (migration_backfill_batch of Phase 1B). Nothing fires
+-- per row here (see the header); the FK and the parity check below verify the rows set-based.
+--@stage backfill_portfolio batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('step_2:portfolio_hourly_state_identity', 'portfolio_hourly_state', 'portfolio_hourly_state_identity', ARRAY['account_id', 'hour_ts'], current_setting('migrations.batch_size')::int, false)::text, true);
 
-INSERT INTO risk_hourly_state_identity (account_id, hour_ts, state_hash)
-SELECT account_id, hour_ts, state_hash FROM risk_hourly_state ORDER BY account_id, hour_ts
-ON CONFLICT DO NOTHING;
+--@stage backfill_risk batch
+SELECT set_config('migrations.batch_rows', migration_backfill_batch('step_2:risk_hourly_state_identity', 'risk_hourly_state', 'risk_hourly_state_identity', ARRAY['account_id', 'hour_ts'], current_setting('migrations.batch_size')::int, false)::text, true);
 
--- The identity rows' account FK (named as an inline REFERENCES would name it), validated by one
--- anti-join now that the rows are in.
+--@stage constraints
+SET CONSTRAINTS ALL IMMEDIATE;
+SET LOCAL jit = off;
+
+-- The identity rows' account FK (named as an inline REFERENCES would name it), added NOT VALID
+-- now and validated in the last stage without blocking writers.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
@@ -107,14 +112,14 @@ BEGIN
                      AND conname = 'portfolio_hourly_state_identity_account_id_fkey') THEN
         ALTER TABLE portfolio_hourly_state_identity
             ADD CONSTRAINT portfolio_hourly_state_identity_account_id_fkey
-            FOREIGN KEY (account_id) REFERENCES account (account_id);
+            FOREIGN KEY (account_id) REFERENCES account (account_id) NOT VALID;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'risk_hourly_state_identity'::regclass
                      AND conname = 'risk_hourly_state_identity_account_id_fkey') THEN
         ALTER TABLE risk_hourly_state_identity
             ADD CONSTRAINT risk_hourly_state_identity_account_id_fkey
-            FOREIGN KEY (account_id) REFERENCES account (account_id);
+            FOREIGN KEY (account_id) REFERENCES account (account_id) NOT VALID;
     END IF;
 END $$;
 
@@ -147,8 +152,13 @@ CREATE CONSTRAINT TRIGGER ctrg_risk_identity_source_exists
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION identity_source_exists('risk_hourly_state');
 
+--@stage parity
+ALTER TABLE portfolio_hourly_state_identity VALIDATE CONSTRAINT portfolio_hourly_state_identity_account_id_fkey;
+ALTER TABLE risk_hourly_state_identity VALIDATE CONSTRAINT risk_hourly_state_identity_account_id_fkey;
+
 -- Parity: one identity row per hypertable row, same hash, nothing extra. A rerun on a database
--- whose identity rows drifted fails here instead of papering over it.
+-- whose identity rows drifted fails here instead of papering over it. A state row and its
+-- identity row are written by one statement, so every snapshot sees both or neither.
 DO $$
 DECLARE
     bad_p bigint;

@@ -9,10 +9,12 @@
 -- risk_hourly_state_identity through uq_risk_hourly_state_identity_hour.
 --   * trg_risk_hourly_state_sync_cluster_exposure (AFTER INSERT on risk_hourly_state):
 --     a new risk state writes its hour's cluster rows (positions and portfolio of that hour
---     are written before the risk state, whose hash depends on the portfolio's). Its name
---     sorts after trg_risk_hourly_state_identity_sync_ins on purpose: PostgreSQL fires
---     same-event triggers in name order, and the cluster rows' parent-hash check needs the
---     identity row to exist already;
+--     are written before the risk state, whose hash depends on the portfolio's). It takes the
+--     risk state's hash from the trigger's own row (NEW), never by reading the hypertable back:
+--     a row inserted into a compressed chunk is not visible to a re-read inside its own
+--     trigger, and the re-read found no row and wrote nothing. Its name sorts after
+--     trg_risk_hourly_state_identity_sync_ins on purpose: PostgreSQL fires same-event triggers
+--     in name order, and the cluster rows' parent-hash check needs the identity row to exist;
 --   * ctrg_order_request_v2_cluster_cap: a BUY is accepted only when exposure at its bound
 --     hour + round(quantity * reference_price, 8) <= cap at that hour;
 --   * ctrg_cluster_exposure_parent_risk_hash: parent_risk_hash must be the state_hash of the
@@ -20,16 +22,17 @@
 --     deferred FK does, with its own name in the message.
 -- Idempotent: IF NOT EXISTS, ON CONFLICT DO NOTHING, triggers recreated.
 --
--- Set-based, for speed at any size (same rows, same end state, same errors): the backfill
--- aggregates the positions once per (account, hour, cluster) instead of running a correlated
--- sum per output row (cluster_exposure_rows stays the one-account-hour version the sync trigger
--- uses), and the table's foreign keys and hour index come after the backfill: checked per
--- backfilled row, the three FKs probed three parents per row; added afterwards, each is
--- validated by one anti-join over the table. As before, the parent-risk-hash constraint
--- trigger is created after the backfill, and fk_cluster_exposure_risk_identity (3 columns,
--- into the identity table whose key is (account_id, hour_ts)) proves what it checks for every
--- backfilled row: parent_risk_hash is the state_hash of the identity row at that hour.
+-- Writers keep writing, and the order below keeps them safe: the table and its sync trigger
+-- first (every risk state written from then on brings its rows), then the older risk states in
+-- batches (set-based: positions aggregated once per (account, hour, cluster) of the batch;
+-- cursor in migration_backfill_progress), then the keys (NOT VALID, VALIDATEd without blocking
+-- writes) and the hour index (built CONCURRENTLY), then the coverage check and the two
+-- constraint triggers: the cluster cap can only be enforced once every bound hour has its rows.
+-- fk_cluster_exposure_risk_identity (3 columns, into the identity table whose key is
+-- (account_id, hour_ts)) proves for every row what the parent-risk-hash trigger checks for
+-- each new one: parent_risk_hash is the state_hash of the identity row at that hour.
 
+--@stage table
 -- Deferred constraints (the identity-table FKs and source-exists triggers) are checked at the
 -- end of each statement in this step: DDL below refuses to run on a table with pending
 -- deferred trigger events, and an error should name the statement that caused it.
@@ -47,46 +50,90 @@ CREATE TABLE IF NOT EXISTS cluster_exposure_hourly_state (
     PRIMARY KEY (account_id, cluster_id, hour_ts)
 );
 
--- The cluster rows of one account-hour, derived from the hypertables by value.
-CREATE OR REPLACE FUNCTION cluster_exposure_rows(p_account_id bigint, p_hour_ts timestamptz)
+-- The cluster rows of one risk state, derived by value: its hash is given (the trigger passes
+-- its own row's), positions and portfolio equity are read from the hypertables (written before
+-- the risk state, in the same or an earlier transaction).
+CREATE OR REPLACE FUNCTION cluster_exposure_rows(p_account_id bigint, p_hour_ts timestamptz, p_risk_hash text)
 RETURNS TABLE (account_id bigint, cluster_id bigint, hour_ts timestamptz, exposure numeric, cap numeric, parent_risk_hash text)
 LANGUAGE sql STABLE AS $$
-    SELECT r.account_id, c.cluster_id, r.hour_ts,
+    SELECT p_account_id, c.cluster_id, p_hour_ts,
            coalesce((SELECT sum(p.market_value)
                        FROM position_hourly_state p
                        JOIN instrument_cluster ic ON ic.instrument_id = p.instrument_id
-                      WHERE p.account_id = r.account_id AND p.hour_ts = r.hour_ts
+                      WHERE p.account_id = p_account_id AND p.hour_ts = p_hour_ts
                         AND ic.cluster_id = c.cluster_id), 0),
            round(c.cap_fraction * pf.equity, 8),
-           r.state_hash
-      FROM risk_hourly_state r
-      JOIN portfolio_hourly_state pf ON pf.account_id = r.account_id AND pf.hour_ts = r.hour_ts
-      CROSS JOIN cluster c
-     WHERE r.account_id = p_account_id AND r.hour_ts = p_hour_ts
+           p_risk_hash
+      FROM portfolio_hourly_state pf
+     CROSS JOIN cluster c
+     WHERE pf.account_id = p_account_id AND pf.hour_ts = p_hour_ts
 $$;
 
--- Backfill every account-hour that has a risk state, in key order: exactly the rows
--- cluster_exposure_rows(account_id, hour_ts) gives for each identity row, computed for all of
--- them at once. A risk state without its portfolio state yields no rows and is caught by the
--- coverage check below.
-INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
-SELECT r.account_id, c.cluster_id, r.hour_ts,
-       coalesce(e.exposure, 0),
-       round(c.cap_fraction * pf.equity, 8),
-       r.state_hash
-  FROM risk_hourly_state_identity i
-  JOIN risk_hourly_state r ON r.account_id = i.account_id AND r.hour_ts = i.hour_ts
-  JOIN portfolio_hourly_state pf ON pf.account_id = r.account_id AND pf.hour_ts = r.hour_ts
- CROSS JOIN cluster c
-  LEFT JOIN (SELECT p.account_id, p.hour_ts, ic.cluster_id, sum(p.market_value) AS exposure
-               FROM position_hourly_state p
-               JOIN instrument_cluster ic ON ic.instrument_id = p.instrument_id
-              GROUP BY p.account_id, p.hour_ts, ic.cluster_id) e
-         ON e.account_id = r.account_id AND e.hour_ts = r.hour_ts AND e.cluster_id = c.cluster_id
- ORDER BY r.account_id, c.cluster_id, r.hour_ts
-ON CONFLICT DO NOTHING;
+CREATE OR REPLACE FUNCTION cluster_exposure_sync_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
+    SELECT x.account_id, x.cluster_id, x.hour_ts, x.exposure, x.cap, x.parent_risk_hash
+      FROM cluster_exposure_rows(NEW.account_id, NEW.hour_ts, NEW.state_hash) x
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
 
--- Keys and index, now that the rows are in (names as the inline clauses would give them).
+DROP TRIGGER IF EXISTS trg_risk_hourly_state_sync_cluster_exposure ON risk_hourly_state;
+CREATE TRIGGER trg_risk_hourly_state_sync_cluster_exposure
+    AFTER INSERT ON risk_hourly_state
+    FOR EACH ROW EXECUTE FUNCTION cluster_exposure_sync_insert();
+
+-- One batch of the older risk states after the cursor (key order of the identity table):
+-- exactly the rows cluster_exposure_rows gives for each, computed for the batch at once. A risk
+-- state without its portfolio state yields no rows and is caught by the coverage check.
+CREATE OR REPLACE FUNCTION step_4_backfill_batch(p_batch int) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    cursor text[];
+    n      bigint;
+    last   text[];
+BEGIN
+    SELECT last_key INTO cursor FROM migration_backfill_progress WHERE task = 'step_4:cluster_exposure_hourly_state';
+    CREATE TEMP TABLE IF NOT EXISTS step_4_batch (account_id bigint, hour_ts timestamptz, state_hash text) ON COMMIT DROP;
+    TRUNCATE step_4_batch;
+    INSERT INTO step_4_batch
+    SELECT i.account_id, i.hour_ts, i.state_hash
+      FROM risk_hourly_state_identity i
+     WHERE cursor IS NULL OR (i.account_id, i.hour_ts) > (cursor[1]::bigint, cursor[2]::timestamptz)
+     ORDER BY i.account_id, i.hour_ts LIMIT p_batch;
+    INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
+    SELECT b.account_id, c.cluster_id, b.hour_ts,
+           coalesce(e.exposure, 0),
+           round(c.cap_fraction * pf.equity, 8),
+           b.state_hash
+      FROM step_4_batch b
+      JOIN portfolio_hourly_state pf ON pf.account_id = b.account_id AND pf.hour_ts = b.hour_ts
+     CROSS JOIN cluster c
+      LEFT JOIN (SELECT p.account_id, p.hour_ts, ic.cluster_id, sum(p.market_value) AS exposure
+                   FROM step_4_batch b2
+                   JOIN position_hourly_state p ON p.account_id = b2.account_id AND p.hour_ts = b2.hour_ts
+                   JOIN instrument_cluster ic ON ic.instrument_id = p.instrument_id
+                  GROUP BY p.account_id, p.hour_ts, ic.cluster_id) e
+             ON e.account_id = b.account_id AND e.hour_ts = b.hour_ts AND e.cluster_id = c.cluster_id
+     ORDER BY b.account_id, c.cluster_id, b.hour_ts
+    ON CONFLICT DO NOTHING;
+    SELECT count(*) INTO n FROM step_4_batch;
+    SELECT ARRAY[account_id::text, to_jsonb(hour_ts) #>> '{}'] INTO last
+      FROM step_4_batch ORDER BY account_id DESC, hour_ts DESC LIMIT 1;
+    IF n > 0 THEN
+        PERFORM migration_backfill_advance('step_4:cluster_exposure_hourly_state', last, n);
+    END IF;
+    RETURN n;
+END $$;
+
+--@stage backfill batch
+SELECT set_config('migrations.batch_rows', step_4_backfill_batch(current_setting('migrations.batch_size')::int)::text, true);
+
+--@stage keys
+SET CONSTRAINTS ALL IMMEDIATE;
+-- Keys, now that the rows are in (names as the inline clauses would give them), NOT VALID:
+-- checked for every later write at once, validated below without blocking writers.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
@@ -94,14 +141,14 @@ BEGIN
                      AND conname = 'cluster_exposure_hourly_state_account_id_fkey') THEN
         ALTER TABLE cluster_exposure_hourly_state
             ADD CONSTRAINT cluster_exposure_hourly_state_account_id_fkey
-            FOREIGN KEY (account_id) REFERENCES account (account_id);
+            FOREIGN KEY (account_id) REFERENCES account (account_id) NOT VALID;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'cluster_exposure_hourly_state'::regclass
                      AND conname = 'cluster_exposure_hourly_state_cluster_id_fkey') THEN
         ALTER TABLE cluster_exposure_hourly_state
             ADD CONSTRAINT cluster_exposure_hourly_state_cluster_id_fkey
-            FOREIGN KEY (cluster_id) REFERENCES cluster (cluster_id);
+            FOREIGN KEY (cluster_id) REFERENCES cluster (cluster_id) NOT VALID;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = 'cluster_exposure_hourly_state'::regclass
@@ -109,11 +156,21 @@ BEGIN
         ALTER TABLE cluster_exposure_hourly_state
             ADD CONSTRAINT fk_cluster_exposure_risk_identity FOREIGN KEY (account_id, hour_ts, parent_risk_hash)
             REFERENCES risk_hourly_state_identity (account_id, hour_ts, state_hash)
-            DEFERRABLE INITIALLY DEFERRED;
+            DEFERRABLE INITIALLY DEFERRED NOT VALID;
     END IF;
 END $$;
-CREATE INDEX IF NOT EXISTS cluster_exposure_hourly_state_hour_idx
+
+--@stage keys_validate
+ALTER TABLE cluster_exposure_hourly_state VALIDATE CONSTRAINT cluster_exposure_hourly_state_account_id_fkey;
+ALTER TABLE cluster_exposure_hourly_state VALIDATE CONSTRAINT cluster_exposure_hourly_state_cluster_id_fkey;
+ALTER TABLE cluster_exposure_hourly_state VALIDATE CONSTRAINT fk_cluster_exposure_risk_identity;
+
+--@stage hour_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS cluster_exposure_hourly_state_hour_idx
     ON cluster_exposure_hourly_state (account_id, hour_ts);
+
+--@stage constraint_triggers
+SET CONSTRAINTS ALL IMMEDIATE;
 
 -- Coverage: one row per (risk identity row, cluster). The table's key is (account_id,
 -- cluster_id, hour_ts) and its FKs (validated above) tie every row to one identity row and one
@@ -131,21 +188,6 @@ BEGIN
             missing;
     END IF;
 END $$;
-
-CREATE OR REPLACE FUNCTION cluster_exposure_sync_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
-    SELECT x.account_id, x.cluster_id, x.hour_ts, x.exposure, x.cap, x.parent_risk_hash
-      FROM cluster_exposure_rows(NEW.account_id, NEW.hour_ts) x
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END $$;
-
-DROP TRIGGER IF EXISTS trg_risk_hourly_state_sync_cluster_exposure ON risk_hourly_state;
-CREATE TRIGGER trg_risk_hourly_state_sync_cluster_exposure
-    AFTER INSERT ON risk_hourly_state
-    FOR EACH ROW EXECUTE FUNCTION cluster_exposure_sync_insert();
 
 CREATE OR REPLACE FUNCTION order_request_cluster_cap() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -6,8 +6,14 @@
 -- into the new canonical tables). Objects keep their names across a rename (constraints,
 -- indexes, triggers such as ctrg_order_request_v2_risk_gate), and foreign keys follow the
 -- tables, so the new canonical tables reference each other and the archives each other.
--- ACCESS EXCLUSIVE locks on all twenty tables, taken up front in a fixed order, make the swap
--- wait for in-flight writers instead of deadlocking with them.
+-- ACCESS EXCLUSIVE locks on all twenty tables are taken up front, children before parents
+-- (cash_ledger before order_fill before order_request ...), each table before its `*_v2`: the
+-- order in which a writer's foreign-key checks and dual writes take theirs (a ledger INSERT
+-- locks cash_ledger, then order_fill for its FK check). The runner sets a short lock_timeout:
+-- when a writer holds one of the tables, this transaction gives up at once and retries after a
+-- backoff instead of queueing every other writer behind its request, and it is the one that
+-- yields should a writer take its locks in another order (a lock timeout, not a deadlock the
+-- writer would see). The swap itself renames only: no scan, the locks last milliseconds.
 -- Idempotent: after a committed cutover (no `*_v2` left, ten archives) it does nothing.
 -- Stage 2, the compression stage, runs after this commits (step_7_m10_cutover_compression.sql).
 
@@ -34,9 +40,12 @@ BEGIN
         RAISE EXCEPTION 'STEP_7_M10_CUTOVER: archive name(s) already taken: %', array_to_string(archives, ', ');
     END IF;
 
-    FOREACH t IN ARRAY tables LOOP
-        EXECUTE format('LOCK TABLE %I, %I IN ACCESS EXCLUSIVE MODE', t, t || '_v2');
-    END LOOP;
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE',
+                   (SELECT string_agg(format('%I, %I', x, x || '_v2'), ', ' ORDER BY o)
+                      FROM unnest(ARRAY['cash_ledger', 'executed_trade', 'position_lot', 'order_fill',
+                                        'order_request', 'trade_signal', 'meta_learner_component',
+                                        'model_prediction', 'regime_output', 'risk_event'])
+                           WITH ORDINALITY AS u(x, o)));
     FOREACH t IN ARRAY tables LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', 'trg_' || t || '_dual_write', t);
         EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', 'trg_' || t || '_dual_write_truncate', t);

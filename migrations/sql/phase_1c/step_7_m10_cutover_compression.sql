@@ -20,7 +20,9 @@ DECLARE
     unsafe  boolean := current_setting('migrations.fault', true) = 'unsafe_compression_policy';
     t       text;
     ht      record;
+    policy  interval;
     notes   text[] := '{}';
+    apache  text[] := '{}';
 BEGIN
     FOREACH t IN ARRAY targets LOOP
         SELECT h.hypertable_name, h.compression_enabled INTO ht
@@ -31,13 +33,25 @@ BEGIN
         ELSIF unsafe THEN
             PERFORM add_compression_policy(t::regclass, compress_after => interval '7 days');
         ELSIF license = 'apache' THEN
-            notes := notes || format('%s: skipped (timescaledb.license = apache, no compression)', t);
+            apache := apache || t;
         ELSIF NOT ht.compression_enabled THEN
             notes := notes || format('%s: skipped (compression_enabled = FALSE)', t);
         ELSE
-            PERFORM add_compression_policy(t::regclass, compress_after => interval '7 days', if_not_exists => true);
-            notes := notes || format('%s: compression policy ensured (7 days)', t);
+            SELECT (j.config ->> 'compress_after')::interval INTO policy
+              FROM timescaledb_information.jobs j
+             WHERE j.proc_name = 'policy_compression' AND j.hypertable_schema = 'public' AND j.hypertable_name = t
+             LIMIT 1;
+            IF policy IS NOT NULL THEN
+                notes := notes || format('%s: compression policy already present (compress_after %s), kept', t, policy);
+            ELSE
+                PERFORM add_compression_policy(t::regclass, compress_after => interval '7 days');
+                notes := notes || format('%s: compression policy added (compress_after 7 days)', t);
+            END IF;
         END IF;
     END LOOP;
+    IF cardinality(apache) > 0 THEN
+        notes := notes || format('skipped (timescaledb.license = apache: this build has no compression): %s',
+                                 array_to_string(apache, ', '));
+    END IF;
     PERFORM set_config('migrations.step_notes', array_to_string(notes, '; '), true);
 END $$;
