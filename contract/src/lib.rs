@@ -19,6 +19,10 @@ use std::str::FromStr;
 pub const LOCK_TABLE: &str = "migration_lock";
 /// The `migration_step_log` table.
 pub const STEP_LOG_TABLE: &str = "migration_step_log";
+/// What STEP_7B recorded of each archive once the cutover sealed it (rows, hash sum).
+pub const CUTOVER_MANIFEST_TABLE: &str = "migration_cutover_manifest";
+/// The batched backfills' cursors.
+pub const BACKFILL_PROGRESS_TABLE: &str = "migration_backfill_progress";
 /// The `migration_lock.migration_name` Phase 1B takes and STEP_9 releases.
 pub const LOCK_NAME: &str = "phase_1b_schema";
 /// The `migration_lock.lock_reason` Phase 1B records.

@@ -1,6 +1,7 @@
 //! Deterministic worlds for the migration harness: the reference model of CONTRACT section 2
 //! (`sim`), the hand-scripted fixture world (`fixture`), seeded random worlds (`generate`),
-//! canonical hashing shared with SQL (`hash`), seeding through COPY (`seed`), hourly states
+//! canonical hashing shared with SQL (`hash`), worlds cut into a seed and live write units
+//! (`live`), seeding through COPY (`seed`), hourly states
 //! replayed from event rows alone (`states`), proptest strategies of shrinking worlds
 //! (`strategy`), and replay files of a world's whole input (`replay`).
 //!
@@ -14,6 +15,7 @@ pub mod fixture;
 pub mod generate;
 pub mod hash;
 pub mod hash_vectors;
+pub mod live;
 pub mod market;
 pub mod model;
 pub mod replay;
@@ -25,6 +27,7 @@ pub mod strategy;
 
 pub use fixture::{fixture, fixture_world, FIXTURE_SEED};
 pub use generate::{generate, generate_world, parse_seed, Generated, Swarm, WorldParams};
+pub use live::{split_live, LiveError, LiveHour, LiveWorld, UnitKind, Update, WriteUnit};
 pub use model::World;
 pub use replay::{ReplayError, ReplayFile};
 pub use seed::{seed_world, seed_world_with, SeedError, SeedOptions, SeedStats, TableStats};

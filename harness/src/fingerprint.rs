@@ -117,6 +117,45 @@ pub struct Fingerprint {
     pub tables: Vec<TableDigest>,
 }
 
+/// Tables of the runner's own bookkeeping: what was done and where a batch stands, not data.
+/// Two runs that reach the same data through different histories (an interrupted one and an
+/// undisturbed one) differ here and only here.
+pub const BOOKKEEPING_TABLES: [&str; 2] =
+    [contract::STEP_LOG_TABLE, contract::BACKFILL_PROGRESS_TABLE];
+
+impl Fingerprint {
+    /// SHA-256 over every table but the runner's bookkeeping ([`BOOKKEEPING_TABLES`]): the
+    /// facts themselves, whatever history produced them.
+    pub fn facts(&self) -> String {
+        let mut h = Sha256::new();
+        for t in self
+            .tables
+            .iter()
+            .filter(|t| !BOOKKEEPING_TABLES.contains(&t.table.as_str()))
+        {
+            h.update(format!("{} {} {}\n", t.table, t.rows, t.sha256).as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Tables whose digests differ from `other`'s (or exist on one side only).
+    pub fn differing_tables(&self, other: &Fingerprint) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            match other.tables.iter().find(|o| o.table == t.table) {
+                Some(o) if o == t => {}
+                _ => out.push(t.table.clone()),
+            }
+        }
+        for o in &other.tables {
+            if !self.tables.iter().any(|t| t.table == o.table) {
+                out.push(o.table.clone());
+            }
+        }
+        out
+    }
+}
+
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -4,7 +4,9 @@
 //! * [`provision`]: servers (native, docker, external) behind one [`provision::Server`] trait;
 //! * [`template`]: template databases named by content hash, cloned per test;
 //! * [`testdb`]: the per-test [`TestDb`] and its rstest fixture [`testdb::db`];
-//! * [`doctor`]: what can serve here, and how fast.
+//! * [`doctor`]: what can serve here, and how fast;
+//! * [`writers`]: the trading system writing while the migration runs, and the proof that
+//!   nothing it was told was written got lost.
 
 pub mod doctor;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod report;
 pub mod run;
 pub mod template;
 pub mod testdb;
+pub mod writers;
 
 pub use error::ProvisionError;
 pub use testdb::{db, shared_server, TestDb};

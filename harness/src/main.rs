@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use harness::provision::{native, BackendChoice, BackendKind};
 use harness::report::{ImplementationLog, ReportFormat};
-use harness::run::{RunReport, Scenario, WorldSource};
+use harness::run::{LiveConfig, RunConfig, RunReport, Scenario, StopAfter, WorldSource};
 use migrations::RunOutcome;
 
 #[derive(Parser)]
@@ -69,6 +69,36 @@ struct RunArgs {
     /// Implementation log format.
     #[arg(long, value_enum, default_value = "md")]
     format: ReportFormat,
+    /// Live writers: the world's last hours are written by this many concurrent writers while
+    /// the migration runs (instead of being seeded); afterwards every acknowledged write is
+    /// verified in the final tables and the audit runs again over old and new rows.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    writers: Option<u16>,
+    /// Writes (transactions) per second over all writers; without it they write as fast as
+    /// the database takes them. Needs --writers.
+    #[arg(long, requires = "writers", value_parser = parse_rate)]
+    write_rate: Option<f64>,
+    /// How many of the world's last hours are written live (default: half of them). Needs
+    /// --writers.
+    #[arg(long, requires = "writers", value_parser = clap::value_parser!(u32).range(1..))]
+    live_hours: Option<u32>,
+    /// Stop after `seed`, `phase-1b` or a Phase 1C step (e.g. STEP_6_M9_HASH_ADDITIONS); with
+    /// --keep the database is left there (the lock held), to prepare any state.
+    #[arg(long, value_name = "POINT", value_parser = parse_stop_after)]
+    stop_after: Option<StopAfter>,
+}
+
+fn parse_rate(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a positive number of writes per second"
+        )),
+    }
+}
+
+fn parse_stop_after(s: &str) -> std::result::Result<StopAfter, String> {
+    s.parse()
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -84,6 +114,19 @@ struct ValidateArgs {
     sample: usize,
 }
 
+#[derive(clap::Args, Debug, Clone)]
+struct MigrateArgs {
+    /// postgres://user[:password]@host[:port]/database
+    url: String,
+    /// Rows per batch of the batched backfills (Phase 1B, STEP_2, STEP_3, STEP_4, STEP_6).
+    #[arg(long, default_value_t = migrations::DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// lock_timeout of every migration transaction, in milliseconds: a stage that cannot get
+    /// its locks within it rolls back, backs off and retries, so writers never queue behind it.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    lock_timeout_ms: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Provision a fresh database, seed a world, run the whole migration (Phase 1B, Phase 1C
@@ -94,12 +137,10 @@ enum Command {
     /// only when all twelve are zero (and, past the cutover, every confirmation holds), 1 on
     /// violations, 2 when the database cannot be read.
     Validate(ValidateArgs),
-    /// Run (or resume) Phase 1C on an existing database named by URL; a finished migration is
-    /// a no-op that says so.
-    Migrate {
-        /// postgres://user[:password]@host[:port]/database
-        url: String,
-    },
+    /// Run whatever remains of the migration on an existing database named by URL: Phase 1B
+    /// if it is not applied (a Phase 1A database) or was interrupted, then Phase 1C, resuming
+    /// where an earlier run stopped; a finished migration is a no-op that says so.
+    Migrate(MigrateArgs),
     /// Print what can serve databases here and how fast: one `key: value` line per fact.
     Doctor,
     /// Stop native servers kept for failed tests (and any left by killed runs).
@@ -142,7 +183,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run(args) => cmd_run(&cli, args).await,
-        Command::Migrate { url } => cmd_migrate(url).await,
+        Command::Migrate(args) => cmd_migrate(args).await,
         Command::Validate(args) => cmd_validate(&cli, args).await,
         Command::Doctor => {
             let report = harness::doctor::run(&choice(&cli)?).await;
@@ -234,6 +275,18 @@ fn replay_command(args: &RunArgs) -> String {
     if args.scenario != Scenario::Clean {
         c.push_str(&format!(" --scenario {}", scenario_name(args.scenario)));
     }
+    if let Some(n) = args.writers {
+        c.push_str(&format!(" --writers {n}"));
+    }
+    if let Some(r) = args.write_rate {
+        c.push_str(&format!(" --write-rate {r}"));
+    }
+    if let Some(h) = args.live_hours {
+        c.push_str(&format!(" --live-hours {h}"));
+    }
+    if let Some(p) = args.stop_after {
+        c.push_str(&format!(" --stop-after {p}"));
+    }
     c
 }
 
@@ -284,9 +337,38 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     }
     writeln!(out, "world: {desc}")?;
     writeln!(out, "scenario: {}", scenario_name(args.scenario))?;
-    let server = std::sync::Arc::from(choice(cli)?.start().await?);
     let world = harness::run::build_world(&source)?;
-    let report = harness::run::run(server, &world, args.scenario).await?;
+    let hours = world
+        .feature_snapshot
+        .iter()
+        .map(|f| f.hour_ts)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u32;
+    let live = args.writers.map(|n| LiveConfig {
+        writers: harness::writers::WriterOptions {
+            writers: usize::from(n),
+            rate: args.write_rate,
+        },
+        live_hours: args.live_hours.unwrap_or((hours / 2).max(1)),
+    });
+    if let Some(l) = &live {
+        writeln!(
+            out,
+            "writers: {} at {}, over the last {} of {hours} hours",
+            l.writers.writers,
+            l.writers
+                .rate
+                .map_or_else(|| "full speed".to_string(), |r| format!("{r} writes/s")),
+            l.live_hours
+        )?;
+    }
+    let config = RunConfig {
+        scenario: args.scenario,
+        live,
+        stop_after: args.stop_after,
+    };
+    let server = std::sync::Arc::from(choice(cli)?.start().await?);
+    let report = harness::run::run_with(server, &world, &config).await?;
     print_report(out, &report)?;
     let ok = report.succeeded();
     if args.keep || !ok {
@@ -439,6 +521,15 @@ fn validate_lines(log: &ImplementationLog) -> String {
                 );
                 if let Some(e) = &t.error {
                     let _ = write!(s, " ({e})");
+                }
+                if let Some(seal) = &t.sealed {
+                    let _ = write!(
+                        s,
+                        "; cutover record {} rows, archive {} rows: {}",
+                        seal.recorded_rows,
+                        seal.archive_rows,
+                        if seal.holds() { "sealed" } else { "BROKEN" }
+                    );
                 }
                 let _ = writeln!(s);
                 for d in &t.first_differences {
@@ -600,6 +691,12 @@ fn print_report(out: &mut dyn Write, r: &RunReport) -> std::io::Result<()> {
         ms(r.seed_time),
         rows as f64 / r.seed_time.as_secs_f64().max(1e-9)
     )?;
+    if r.stopped_after == Some(StopAfter::Seed) {
+        return writeln!(
+            out,
+            "stopped after: seed (Phase 1A database, nothing migrated)"
+        );
+    }
     writeln!(out, "phase_1b: SUCCESS in {:.1} ms", ms(r.phase_1b_time))?;
     for (i, a) in r.attempts.iter().enumerate() {
         writeln!(out, "phase_1c attempt {}:", i + 1)?;
@@ -611,6 +708,13 @@ fn print_report(out: &mut dyn Write, r: &RunReport) -> std::io::Result<()> {
             writeln!(out, "  aborted under lock: {e}")?;
         }
     }
+    if let Some(p) = r.stopped_after {
+        writeln!(out, "stopped after: {p} (migration_lock stays held)")?;
+    }
+    if let Some(l) = &r.live {
+        print_live(out, l)?;
+    }
+    writeln!(out, "migration: {:.1} ms", ms(r.migration_time))?;
     writeln!(
         out,
         "total: {:.1} ms (provision + seed + migrate)",
@@ -618,7 +722,110 @@ fn print_report(out: &mut dyn Write, r: &RunReport) -> std::io::Result<()> {
     )
 }
 
-async fn cmd_migrate(url: &str) -> Result<ExitCode> {
+fn print_live(out: &mut dyn Write, l: &harness::run::LiveRun) -> std::io::Result<()> {
+    let o = &l.overall;
+    writeln!(
+        out,
+        "writers: {} writes ({} rows) of {} available, {} live hours written{}; errors {}, deadlocks {} (server: {})",
+        o.writes,
+        o.rows,
+        l.units_available,
+        l.log.hours_written,
+        if l.log.exhausted { " (all of them: the writers ran out before the migration ended)" } else { "" },
+        o.errors,
+        o.deadlocks,
+        l.server_deadlocks
+    )?;
+    writeln!(
+        out,
+        "  {:<31} {:>7} {:>7} {:>10} {:>10} {:>10}",
+        "window", "writes", "errors", "p50 ms", "p99 ms", "max ms"
+    )?;
+    for (name, s) in &l.windows {
+        writeln!(
+            out,
+            "  {:<31} {:>7} {:>7} {:>10.1} {:>10.1} {:>10.1}",
+            name,
+            s.writes,
+            s.errors,
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max)
+        )?;
+    }
+    for f in l.log.failures.iter().take(5) {
+        writeln!(
+            out,
+            "  write error (writer {}, hour {} unit {}): {}",
+            f.writer, f.unit.hour, f.unit.unit, f.message
+        )?;
+    }
+    let v = &l.verification;
+    writeln!(
+        out,
+        "acknowledged writes: {} lost, {} unexpected rows{}",
+        v.lost(),
+        v.unexpected(),
+        if v.is_exact() {
+            String::new()
+        } else {
+            format!(": {}", v.describe())
+        }
+    )?;
+    if l.final_audit_failures.is_empty() {
+        writeln!(
+            out,
+            "audit after the writers stopped: PASS (old and new rows)"
+        )
+    } else {
+        writeln!(
+            out,
+            "audit after the writers stopped: FAIL: {}",
+            l.final_audit_failures.join(", ")
+        )
+    }
+}
+
+/// `HARNESS_FAULT_POINT=<point>` (test hook): `migrate` stops at that fault point (exact name,
+/// or a prefix ending in `*`), prints `fault point reached: <name> backend_pid=<pid>` and waits
+/// for a line on stdin (or its end) before it goes on, so a test can kill it, terminate its
+/// backend or crash the server while the migration stands exactly there.
+fn fault_hook_from_env() -> Result<Option<std::sync::Arc<migrations::FaultHook>>> {
+    let Ok(point) = std::env::var("HARNESS_FAULT_POINT") else {
+        return Ok(None);
+    };
+    let known = migrations::fault_points();
+    let matches = |p: &String| match point.strip_suffix('*') {
+        Some(prefix) => p.starts_with(prefix),
+        None => *p == point,
+    };
+    if !known.iter().any(matches) {
+        anyhow::bail!(
+            "HARNESS_FAULT_POINT={point} names no fault point of this migration ({} points, e.g. {} or {})",
+            known.len(),
+            known.first().map_or("", String::as_str),
+            known.last().map_or("", String::as_str)
+        );
+    }
+    let pause = migrations::PointAction::Call(std::sync::Arc::new(|p: &migrations::FaultPoint| {
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "fault point reached: {} backend_pid={}",
+            p.name, p.backend_pid
+        );
+        let _ = out.flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }));
+    Ok(Some(std::sync::Arc::new(
+        migrations::FaultHook::new().at_point(point, pause),
+    )))
+}
+
+async fn cmd_migrate(args: &MigrateArgs) -> Result<ExitCode> {
+    let url = args.url.as_str();
+    let fault = fault_hook_from_env()?;
     let mut conn = migrations::connect(url).await?;
     // STEP_8's audit also uses a second connection to the same database when the URL parses
     // (it always does once `connect` succeeded); the gate falls back to one connection itself.
@@ -628,29 +835,54 @@ async fn cmd_migrate(url: &str) -> Result<ExitCode> {
     };
     let options = migrations::RunOptions {
         gate: Some(std::sync::Arc::new(gate)),
+        fault,
+        batch_size: args.batch_size,
+        lock_timeout: std::time::Duration::from_millis(args.lock_timeout_ms),
         ..migrations::RunOptions::default()
     };
-    match migrations::run_phase_1c(&mut conn, &options).await {
-        Ok(o) if o.noop => {
-            println!(
-                "{}; nothing changed",
-                o.noop_reason
-                    .as_deref()
-                    .unwrap_or("already migrated: Phase 1C completed earlier")
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(o) => {
-            print_steps(&mut std::io::stdout(), &o)?;
-            println!("result: SUCCESS");
+    let mut out = std::io::stdout();
+    match migrations::run_migration(&mut conn, &options).await {
+        Ok(m) => {
+            if let Some(p) = &m.phase_1b {
+                print_scripts(&mut out, p)?;
+            }
+            match &m.phase_1c {
+                Some(o) if o.noop => {
+                    println!(
+                        "{}; nothing changed",
+                        o.noop_reason
+                            .as_deref()
+                            .unwrap_or("already migrated: Phase 1C completed earlier")
+                    );
+                }
+                Some(o) => {
+                    print_steps(&mut out, o)?;
+                    println!("result: SUCCESS");
+                }
+                None => println!("result: SUCCESS (stopped after Phase 1B)"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             if let Some(o) = e.outcome() {
-                print_steps(&mut std::io::stdout(), o)?;
+                print_steps(&mut out, o)?;
             }
             println!("result: FAILED: {e}");
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn print_scripts(out: &mut dyn Write, p: &migrations::Phase1bOutcome) -> std::io::Result<()> {
+    for s in &p.scripts {
+        writeln!(
+            out,
+            "  {:<31} {:<40} {:>9.1} ms  {}",
+            s.script,
+            s.status.as_str(),
+            s.duration_us as f64 / 1000.0,
+            s.notes
+        )?;
+    }
+    Ok(())
 }

@@ -3,13 +3,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use generators::{World, WorldParams};
-use migrations::{FaultHook, MigrationError, RunOptions, RunOutcome};
+use chrono::{DateTime, Utc};
+use generators::{LiveWorld, World, WorldParams};
+use invariants::AuditPurpose;
+use migrations::{FaultHook, MigrationError, RunOptions, RunOutcome, StepName};
 use sqlx::Connection;
 use tracing::info;
 
 use crate::provision::Server;
 use crate::template::TemplateSpec;
+use crate::writers::stats::{self, Window, WriteStats};
+use crate::writers::verify::{verify_acknowledged, Verification};
+use crate::writers::{UnitRef, WriterLog, Writers};
 use crate::TestDb;
 
 /// Seeding into a fresh clone of the Phase 1A template: COPY without the per-row foreign-key
@@ -64,6 +69,15 @@ pub enum RunError {
     /// Seeding the world failed.
     #[error("seeding: {0}")]
     Seed(#[from] generators::SeedError),
+    /// The world cannot be split into a seed and live hours.
+    #[error("live writers: {0}")]
+    Live(generators::LiveError),
+    /// The writers could not start or ended abnormally.
+    #[error("live writers: {0}")]
+    Writers(crate::writers::WriterError),
+    /// Verifying the acknowledged writes failed.
+    #[error("live writers: {0}")]
+    Verify(crate::writers::verify::VerifyError),
     /// A migration phase failed.
     #[error("{phase}: {source}")]
     Migration {
@@ -75,6 +89,88 @@ pub enum RunError {
     },
 }
 
+/// Where a run stops (with `--keep`, the database is left in that state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAfter {
+    /// After seeding the Phase 1A world: no migration.
+    Seed,
+    /// After Phase 1B: the lock held, Phase 1C not started.
+    Phase1b,
+    /// After this Phase 1C step's SUCCESS: the lock held (unless the step is STEP_9).
+    Step(StepName),
+}
+
+impl StopAfter {
+    /// Every accepted spelling, for help texts and errors.
+    pub fn accepted() -> String {
+        let mut v = vec!["seed".to_string(), "phase-1b".to_string()];
+        v.extend(StepName::ALL.iter().map(|s| s.as_str().to_string()));
+        v.join(", ")
+    }
+}
+
+impl std::str::FromStr for StopAfter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "seed" => Ok(Self::Seed),
+            "phase-1b" => Ok(Self::Phase1b),
+            other => StepName::ALL
+                .iter()
+                .find(|n| n.as_str().eq_ignore_ascii_case(other))
+                .map(|n| Self::Step(*n))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown stop point `{other}`; expected one of: {}",
+                        Self::accepted()
+                    )
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for StopAfter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seed => f.write_str("seed"),
+            Self::Phase1b => f.write_str("phase-1b"),
+            Self::Step(s) => f.write_str(s.as_str()),
+        }
+    }
+}
+
+/// Live writers during a run: how many, how fast, over how many of the world's last hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    /// Writer count and rate.
+    pub writers: crate::writers::WriterOptions,
+    /// The world's last hours that are written live instead of seeded.
+    pub live_hours: u32,
+}
+
+/// How a run goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Which migration history.
+    pub scenario: Scenario,
+    /// Live writers, if any.
+    pub live: Option<LiveConfig>,
+    /// Where to stop (`None`: the whole migration).
+    pub stop_after: Option<StopAfter>,
+}
+
+impl RunConfig {
+    /// The whole migration of `scenario`, no writers.
+    pub fn scenario(scenario: Scenario) -> Self {
+        Self {
+            scenario,
+            live: None,
+            stop_after: None,
+        }
+    }
+}
+
 /// One Phase 1C attempt: its outcome, and the error if it aborted.
 #[derive(Debug)]
 pub struct Attempt {
@@ -82,6 +178,38 @@ pub struct Attempt {
     pub outcome: Option<RunOutcome>,
     /// The abort, if any.
     pub error: Option<String>,
+}
+
+/// What the live writers did during a run, and the proof that none of it was lost.
+#[derive(Debug)]
+pub struct LiveRun {
+    /// Writers and rate.
+    pub config: LiveConfig,
+    /// Every acknowledged unit and every failed attempt.
+    pub log: WriterLog,
+    /// Live units in the world (the writers stop at an hour boundary once the migration ended,
+    /// or when these run out).
+    pub units_available: usize,
+    /// Seed plus acknowledged units vs the final canonical tables.
+    pub verification: Verification,
+    /// Figures before the migration, per Phase 1B / Phase 1C step, and after.
+    pub windows: Vec<(String, WriteStats)>,
+    /// Figures over the whole run.
+    pub overall: WriteStats,
+    /// `pg_stat_database.deadlocks` of the database, over the run.
+    pub server_deadlocks: i64,
+    /// What the audit found after the writers stopped (empty: it passed).
+    pub final_audit_failures: Vec<String>,
+}
+
+impl LiveRun {
+    /// Nothing lost, nothing unexpected, no writer error, no deadlock, audit clean.
+    pub fn clean(&self) -> bool {
+        self.verification.is_exact()
+            && self.overall.errors == 0
+            && self.server_deadlocks == 0
+            && self.final_audit_failures.is_empty()
+    }
 }
 
 /// Everything a run did, for printing and for the implementation log.
@@ -101,17 +229,34 @@ pub struct RunReport {
     pub audit: Option<invariants::Audit>,
     /// Total time from provisioning to the end of the last attempt.
     pub total_time: Duration,
+    /// Phase 1B plus every Phase 1C attempt, wall time.
+    pub migration_time: Duration,
+    /// Where the run stopped, when it was asked to stop early.
+    pub stopped_after: Option<StopAfter>,
+    /// The live writers, when there were any.
+    pub live: Option<LiveRun>,
 }
 
 impl RunReport {
-    /// True when the last attempt completed the migration (lock released).
+    /// True when the run did what it was asked: the whole migration completed (lock
+    /// released), or it stopped where it was asked to without an error; and, with live
+    /// writers, nothing they wrote was lost and the audit afterwards passed.
     pub fn succeeded(&self) -> bool {
-        self.attempts
-            .last()
-            .and_then(|a| a.outcome.as_ref())
-            .is_some_and(|o| {
-                o.completed() && self.attempts.last().is_some_and(|a| a.error.is_none())
+        let last_ok = |want_complete: bool| {
+            self.attempts.last().is_some_and(|a| {
+                a.error.is_none()
+                    && a.outcome
+                        .as_ref()
+                        .is_some_and(|o| !want_complete || o.completed())
             })
+        };
+        let migrated = match self.stopped_after {
+            Some(StopAfter::Seed | StopAfter::Phase1b) => true,
+            Some(StopAfter::Step(StepName::Step9Unlock)) | None => last_ok(true),
+            Some(StopAfter::Step(_)) => last_ok(false),
+        };
+        // With writers, a write lost, an error or a failing audit afterwards fails the run.
+        migrated && self.live.as_ref().is_none_or(LiveRun::clean)
     }
 }
 
@@ -147,46 +292,137 @@ pub async fn run(
     world: &World,
     scenario: Scenario,
 ) -> Result<RunReport, RunError> {
+    run_with(server, world, &RunConfig::scenario(scenario)).await
+}
+
+/// [`run`] with writers and a stop point.
+pub async fn run_with(
+    server: Arc<dyn Server>,
+    world: &World,
+    config: &RunConfig,
+) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
+    let scenario = config.scenario;
+    let live_world = match &config.live {
+        Some(l) => Some(Arc::new(
+            generators::split_live(world, l.live_hours).map_err(RunError::Live)?,
+        )),
+        None => None,
+    };
+    let seeded = live_world.as_ref().map_or(world, |l| &l.seeded);
     let db = TestDb::on_server(server, &TemplateSpec::phase_1a()).await?;
     let mut conn = db.connect().await?;
-    let stats = generators::seed_world_with(&mut conn, world, &BULK_SEED).await?;
+    let stats = generators::seed_world_with(&mut conn, seeded, &BULK_SEED).await?;
     info!(
         rows = stats.total_rows,
         ms = stats.elapsed.as_millis(),
         "world seeded"
     );
+    let mut report = RunReport {
+        row_counts: seeded.row_counts(),
+        seed_time: stats.elapsed,
+        phase_1b_time: Duration::ZERO,
+        attempts: Vec::new(),
+        audit: None,
+        total_time: Duration::ZERO,
+        migration_time: Duration::ZERO,
+        stopped_after: config.stop_after,
+        live: None,
+        db,
+    };
+    if config.stop_after == Some(StopAfter::Seed) {
+        let _ = conn.close().await;
+        report.total_time = t0.elapsed();
+        return Ok(report);
+    }
+    let deadlocks_before = server_deadlocks(&mut conn).await;
+    let writers = match (&config.live, &live_world) {
+        (Some(l), Some(lw)) => {
+            let w = Writers::start(report.db.connect_options(), lw.clone(), &l.writers)
+                .await
+                .map_err(RunError::Writers)?;
+            // The first hour is the baseline: writes before anything migrates.
+            w.first_hour_written().await;
+            Some(w)
+        }
+        _ => None,
+    };
+    let migration_started = Utc::now();
+    let tm = Instant::now();
+    // STEP_8's audit runs on the migration's connection and one helper connection.
+    let gate = Arc::new(crate::gate::AuditGate::with_helper(
+        report.db.connect_options(),
+    ));
+    let opts = RunOptions {
+        gate: Some(gate.clone()),
+        fault: (scenario == Scenario::SeedLog).then(|| Arc::new(FaultHook::seed_log_scenario())),
+        stop_after: match config.stop_after {
+            Some(StopAfter::Step(s)) => Some(s),
+            _ => None,
+        },
+        ..RunOptions::default()
+    };
+    let migrated = migrate(&mut conn, &opts, scenario, config.stop_after, &mut report).await;
+    report.migration_time = tm.elapsed();
+    let migration_ended = Utc::now();
+    if let (Some(w), Some(l), Some(lw)) = (writers, &config.live, &live_world) {
+        let log = w.stop().await.map_err(RunError::Writers)?;
+        report.live = Some(
+            finish_live(
+                &mut conn,
+                l,
+                lw,
+                log,
+                &report,
+                migration_started,
+                migration_ended,
+                deadlocks_before,
+            )
+            .await?,
+        );
+    }
+    migrated?;
+    let _ = conn.close().await;
+    report.audit = gate.last_audit();
+    report.total_time = t0.elapsed();
+    Ok(report)
+}
+
+/// Phase 1B, the scenario's Revision A history, then Phase 1C attempts (the seed log's history
+/// resumes under the lock).
+async fn migrate(
+    conn: &mut sqlx::PgConnection,
+    opts: &RunOptions,
+    scenario: Scenario,
+    stop_after: Option<StopAfter>,
+    report: &mut RunReport,
+) -> Result<(), RunError> {
     let t1b = Instant::now();
-    migrations::apply_phase_1b(&mut conn)
+    migrations::apply_phase_1b_with(conn, opts)
         .await
         .map_err(|source| RunError::Migration {
             phase: "Phase 1B",
             source,
         })?;
-    let phase_1b_time = t1b.elapsed();
+    report.phase_1b_time = t1b.elapsed();
+    if stop_after == Some(StopAfter::Phase1b) {
+        return Ok(());
+    }
     if scenario != Scenario::Clean {
-        migrations::apply_revision_a_m6_partial(&mut conn)
+        migrations::apply_revision_a_m6_partial(conn)
             .await
             .map_err(|source| RunError::Migration {
                 phase: "Revision A M6 (partial)",
                 source,
             })?;
     }
-    // STEP_8's audit runs on the migration's connection and one helper connection.
-    let gate = Arc::new(crate::gate::AuditGate::with_helper(db.connect_options()));
-    let opts = RunOptions {
-        gate: Some(gate.clone()),
-        fault: (scenario == Scenario::SeedLog).then(|| Arc::new(FaultHook::seed_log_scenario())),
-        ..RunOptions::default()
-    };
     // The seed log's history needs three attempts: each injected fault fires once, and the
     // operator resumes under the lock. Any other scenario gets one attempt.
     let max_attempts = if scenario == Scenario::SeedLog { 3 } else { 1 };
-    let mut attempts = Vec::new();
     for _ in 0..max_attempts {
-        match migrations::run_phase_1c(&mut conn, &opts).await {
+        match migrations::run_phase_1c(conn, opts).await {
             Ok(outcome) => {
-                attempts.push(Attempt {
+                report.attempts.push(Attempt {
                     outcome: Some(outcome),
                     error: None,
                 });
@@ -195,7 +431,7 @@ pub async fn run(
             Err(e) => {
                 let outcome = e.outcome().cloned();
                 let resumable = outcome.is_some();
-                attempts.push(Attempt {
+                report.attempts.push(Attempt {
                     outcome,
                     error: Some(e.to_string()),
                 });
@@ -205,15 +441,82 @@ pub async fn run(
             }
         }
     }
-    let _ = conn.close().await;
-    Ok(RunReport {
-        db,
-        row_counts: world.row_counts(),
-        seed_time: stats.elapsed,
-        phase_1b_time,
-        attempts,
-        audit: gate.last_audit(),
-        total_time: t0.elapsed(),
+    Ok(())
+}
+
+async fn server_deadlocks(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap_or(0)
+}
+
+/// After the writers stopped: verify every acknowledged write, audit old and new rows alike,
+/// and split the writers' figures by migration step.
+#[allow(clippy::too_many_arguments)]
+async fn finish_live(
+    conn: &mut sqlx::PgConnection,
+    config: &LiveConfig,
+    live: &LiveWorld,
+    log: WriterLog,
+    report: &RunReport,
+    migration_started: DateTime<Utc>,
+    migration_ended: DateTime<Utc>,
+    deadlocks_before: i64,
+) -> Result<LiveRun, RunError> {
+    let acked = log.acknowledged();
+    let expected = live.expected(|hour, unit| acked.contains(&UnitRef { hour, unit }));
+    let verification = verify_acknowledged(conn, &expected)
+        .await
+        .map_err(RunError::Verify)?;
+    // Statistics are cumulative and reported with a delay: a fresh snapshot sees them all.
+    let _ = sqlx::raw_sql("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut *conn)
+        .await;
+    let server_deadlocks = server_deadlocks(conn).await - deadlocks_before;
+    let final_audit_failures =
+        match invariants::audit(conn, &mut [], AuditPurpose::Validate, 3).await {
+            Ok(a) => migrations::gate_failures(&crate::gate::verdict(&a)),
+            Err(e) => vec![format!("the audit could not run: {e}")],
+        };
+    let mut windows = vec![Window {
+        name: "before the migration".into(),
+        from: log.started_at_utc.unwrap_or(migration_started),
+        to: migration_started,
+    }];
+    let steps: Vec<_> = report
+        .attempts
+        .iter()
+        .filter_map(|a| a.outcome.as_ref())
+        .flat_map(|o| o.steps.iter())
+        .collect();
+    let phase_1c_start = steps.first().map_or(migration_ended, |s| s.started_at_utc);
+    windows.push(Window {
+        name: "Phase 1B".into(),
+        from: migration_started,
+        to: phase_1c_start,
+    });
+    for s in &steps {
+        windows.push(Window {
+            name: s.step.as_str().to_string(),
+            from: s.started_at_utc,
+            to: s.ended_at_utc,
+        });
+    }
+    windows.push(Window {
+        name: "after the migration".into(),
+        from: migration_ended,
+        to: log.ended_at_utc.unwrap_or(migration_ended) + chrono::Duration::seconds(1),
+    });
+    Ok(LiveRun {
+        config: config.clone(),
+        units_available: live.unit_count(),
+        windows: stats::per_window(&log, &windows),
+        overall: stats::overall(&log),
+        log,
+        verification,
+        server_deadlocks,
+        final_audit_failures,
     })
 }
 

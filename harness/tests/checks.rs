@@ -854,6 +854,9 @@ async fn parity_bisects_down_to_the_differing_keys(#[future(awt)] db: TestDb) {
         &mut tx,
         &format!(
             "SET session_replication_role = replica;
+             -- Without STEP_7B's record of the archives, parity falls back to the key rule, the
+             -- one that names an archive's lost row (archive_seal_* tests cover the record).
+             DELETE FROM migration_cutover_manifest;
              DELETE FROM model_prediction_phase1a_archive WHERE prediction_id = {deleted};
              UPDATE model_prediction_phase1a_archive SET score = score + 1 WHERE prediction_id = {changed};
              INSERT INTO model_prediction_phase1a_archive
@@ -940,6 +943,116 @@ async fn parity_bisects_down_to_the_differing_keys(#[future(awt)] db: TestDb) {
         by_tuning[1].0 > by_tuning[0].0 && by_tuning[1].1 >= 1,
         "tiny segments must bisect further: rounds {by_tuning:?}"
     );
+    ok(tx.rollback().await, "ROLLBACK");
+}
+
+/// With STEP_7B's record of the sealed archives, a canonical row written after the cutover
+/// passes wherever its key falls (concurrent writers commit keys out of order: a row below the
+/// archive's largest key may still be a later write), while any change to an archive itself
+/// (a row deleted or edited) breaks the seal and fails parity with both counts. Without the
+/// record, the key rule applies and the same low row is `extra`.
+#[rstest]
+#[tokio::test]
+async fn archive_seal_allows_late_writes_anywhere_and_catches_any_archive_change(
+    #[future(awt)] db: TestDb,
+) {
+    use invariants::parity::{parity_table, table_parity, ParityDirection, ParityStatus};
+    let mut conn = migrated_fixture(&db).await;
+    let mut tx = ok(conn.begin().await, "BEGIN");
+    let spec = parity_table("trade_signal").unwrap_or_else(|| panic!("no parity table"));
+    let dir = ParityDirection::ArchiveToCanonical;
+    let (lo, hi): (i64, i64) = ok(
+        sqlx::query_as("SELECT min(signal_id), max(signal_id) FROM trade_signal_phase1a_archive")
+            .fetch_one(&mut *tx)
+            .await,
+        "archived signal ids",
+    );
+    let late = (lo + hi) / 2;
+    // As if signal `late` had been committed just after the cutover by a slower writer: the
+    // archive (and its record) never held it, the canonical table does, below the archive's max.
+    exec(
+        &mut tx,
+        &format!(
+            "SET LOCAL session_replication_role = replica;
+             DELETE FROM trade_signal_phase1a_archive WHERE signal_id = {late};
+             UPDATE migration_cutover_manifest m
+                SET archived_rows = x.n, archived_hash_sum = x.s
+               FROM (SELECT count(*) AS n, coalesce(sum(hash_record_extended(a.*, 0)::numeric), 0) AS s
+                       FROM trade_signal_phase1a_archive a) x
+              WHERE m.table_name = 'trade_signal';"
+        ),
+    )
+    .await;
+    let catalog = ok(load_catalog(&mut tx).await, "catalog");
+    let p = ok(
+        table_parity(&mut tx, spec, dir, &catalog, 5).await,
+        "parity",
+    );
+    assert_eq!(p.status, ParityStatus::Pass, "{p:#?}");
+    assert_eq!(
+        (p.missing, p.changed, p.extra, p.written_after),
+        (0, 0, 0, 1),
+        "{p:#?}"
+    );
+    assert!(p.sealed.as_ref().is_some_and(|s| s.holds()), "{p:#?}");
+
+    // An archived row deleted afterwards: the archive no longer matches its record, and the key
+    // rule names the suspects (canonical-only rows inside the archived range: both).
+    exec(
+        &mut tx,
+        &format!("DELETE FROM trade_signal_phase1a_archive WHERE signal_id = {lo}"),
+    )
+    .await;
+    let p = ok(
+        table_parity(&mut tx, spec, dir, &catalog, 5).await,
+        "parity",
+    );
+    assert_eq!(p.status, ParityStatus::Fail, "{p:#?}");
+    let seal = p
+        .sealed
+        .clone()
+        .unwrap_or_else(|| panic!("no seal: {p:#?}"));
+    assert_eq!(seal.archive_rows + 1, seal.recorded_rows, "{seal:?}");
+    assert_eq!((p.extra, p.written_after), (2, 0), "{p:#?}");
+
+    // An archived row edited: `changed`, and the seal is broken by the hash sum alone.
+    exec(
+        &mut tx,
+        &format!(
+            "INSERT INTO trade_signal_phase1a_archive
+             SELECT (jsonb_populate_record(NULL::trade_signal_phase1a_archive, to_jsonb(s))).*
+               FROM trade_signal s WHERE signal_id = {lo};
+             UPDATE trade_signal_phase1a_archive SET target_weight = target_weight + 1 WHERE signal_id = {hi};"
+        ),
+    )
+    .await;
+    let p = ok(
+        table_parity(&mut tx, spec, dir, &catalog, 5).await,
+        "parity",
+    );
+    assert_eq!((p.status, p.changed), (ParityStatus::Fail, 1), "{p:#?}");
+    assert!(
+        p.sealed
+            .as_ref()
+            .is_some_and(|s| !s.holds() && s.archive_rows == s.recorded_rows),
+        "{p:#?}"
+    );
+
+    // Without the record the key rule applies: the late row inside the archived range is extra.
+    exec(
+        &mut tx,
+        &format!(
+            "UPDATE trade_signal_phase1a_archive SET target_weight = target_weight - 1 WHERE signal_id = {hi};
+             DELETE FROM migration_cutover_manifest WHERE table_name = 'trade_signal';"
+        ),
+    )
+    .await;
+    let p = ok(
+        table_parity(&mut tx, spec, dir, &catalog, 5).await,
+        "parity",
+    );
+    assert!(p.sealed.is_none());
+    assert_eq!((p.status, p.extra), (ParityStatus::Fail, 1), "{p:#?}");
     ok(tx.rollback().await, "ROLLBACK");
 }
 

@@ -984,8 +984,24 @@ async fn a_second_concurrent_runner_is_refused(#[future(awt)] db: TestDb) {
     let before = snapshot(&mut conn).await;
     let log_before = step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
 
-    let err = run_err(&mut conn, &audit_options()).await;
-    assert!(matches!(err, MigrationError::ConcurrentRun), "{err:?}");
+    let impatient = RunOptions {
+        runner_wait: std::time::Duration::from_millis(300),
+        ..audit_options()
+    };
+    let holder: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut other)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = run_err(&mut conn, &impatient).await;
+    let MigrationError::ConcurrentRun {
+        holder: who,
+        waited_ms,
+    } = &err
+    else {
+        panic!("expected ConcurrentRun, got {err:?}");
+    };
+    assert!(who.contains(&format!("backend pid {holder}")), "{err}");
+    assert!(*waited_ms >= 300, "{err}");
     assert_eq!(snapshot(&mut conn).await, before);
     assert_eq!(
         step_log(&mut conn).await.unwrap_or_else(|e| panic!("{e}")),

@@ -552,7 +552,7 @@ async fn commit_corruption(db: &TestDb, label: &str) -> Option<serde_json::Value
 )]
 #[case::archived_fill_deleted(
     "archive_parity/order_fill_archive_row_deleted",
-    &["confirmation archive_parity: FAIL", "order_fill (order_fill_phase1a_archive -> order_fill): 0 missing, 0 changed, 1 extra"]
+    &["confirmation archive_parity: FAIL", "order_fill (order_fill_phase1a_archive -> order_fill): 0 missing, 0 changed, 1 extra; the archive no longer matches its cutover record: 26 rows", "cutover record 26 rows, archive 25 rows: BROKEN"]
 )]
 #[case::archived_ledger_row_changed(
     "archive_parity/cash_ledger_archive_row_changed",

@@ -20,10 +20,16 @@
 //! A clean table costs exactly step 1; no query ever runs per row.
 //!
 //! After the cutover (`*_phase1a_archive` -> canonical) the target may hold more rows: those
-//! written after the cutover, which the writers key above every archived key (the next id, the
-//! next `ledger_seq` of the account). A target-only row above the source's largest key (per
-//! account for `cash_ledger`) is counted as `written_after` and is not a violation; one inside
-//! the archived key range is `extra`: a row the archive lost. The progress columns that
+//! written after the cutover. STEP_7B records each archive as the cutover sealed it (row count
+//! and the sum of `hash_record_extended` over its whole rows, in `migration_cutover_manifest`):
+//! while the archive still matches that record exactly, every target-only row is
+//! `written_after` (concurrent writers commit keys in any order, so a row written after the
+//! cutover may sit below an archived key). A row deleted from, added to or changed in an archive
+//! afterwards breaks the seal (`sealed` in the table's result, a violation), and then every
+//! target-only row is named `extra`: any of them may be the row the archive lost. A database
+//! cut over without a record falls back to the key rule: a target-only row above the source's
+//! largest key (per account for `cash_ledger`) is `written_after`, one inside the archived key
+//! range is `extra`, a row the archive lost. The progress columns that
 //! legitimately move after the cutover (`order_request.filled_quantity`,
 //! `position_lot.remaining_qty`, excluded from the row hash for the same reason) are not
 //! compared there; `quantity_conservation` proves them against the fills and executed trades.
@@ -342,8 +348,11 @@ pub struct TableParity {
     pub changed: i64,
     /// Target-only rows inside the source's key range (or any, before the cutover).
     pub extra: i64,
-    /// Target-only rows keyed above every source key: written after the cutover (allowed).
+    /// Target-only rows written after the cutover (allowed): every one when the archive's
+    /// cutover record exists, else those keyed above every source key.
     pub written_after: i64,
+    /// The archive against STEP_7B's record of it (after the cutover, when recorded).
+    pub sealed: Option<ArchiveSeal>,
     /// PASS / FAIL.
     pub status: ParityStatus,
     /// Why the tables could not be compared, when they could not (the status is FAIL).
@@ -358,10 +367,45 @@ pub struct TableParity {
     pub elapsed_us: u64,
 }
 
+/// Which target-only rows count as written after the cutover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LateRows {
+    /// Every one (the archive matches its cutover record).
+    All,
+    /// Those keyed above every source key (no record: the key rule).
+    AboveSource,
+    /// None (before the cutover, or the archive's seal is broken).
+    None,
+}
+
+/// An archive compared with what STEP_7B recorded of it when the cutover sealed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ArchiveSeal {
+    /// Rows recorded.
+    pub recorded_rows: i64,
+    /// Hash sum recorded (decimal text).
+    pub recorded_hash_sum: String,
+    /// Rows the archive holds now.
+    pub archive_rows: i64,
+    /// Its hash sum now.
+    pub archive_hash_sum: String,
+}
+
+impl ArchiveSeal {
+    /// The archive is exactly what the cutover sealed.
+    pub fn holds(&self) -> bool {
+        self.recorded_rows == self.archive_rows && self.recorded_hash_sum == self.archive_hash_sum
+    }
+}
+
 impl TableParity {
-    /// Missing + changed + extra: the table's violation count.
+    /// Missing + changed + extra, plus one for a broken archive seal: the table's violation
+    /// count.
     pub fn violations(&self) -> i64 {
-        self.missing + self.changed + self.extra
+        self.missing
+            + self.changed
+            + self.extra
+            + i64::from(self.sealed.as_ref().is_some_and(|s| !s.holds()))
     }
 }
 
@@ -405,6 +449,13 @@ impl ParityReport {
                     "{} ({} -> {}): {} missing, {} changed, {} extra",
                     t.table, t.source, t.target, t.missing, t.changed, t.extra
                 );
+                if let Some(seal) = t.sealed.as_ref().filter(|s| !s.holds()) {
+                    let _ = write!(
+                        s,
+                        "; the archive no longer matches its cutover record: {} rows (hash sum {}) recorded, {} rows (hash sum {}) now",
+                        seal.recorded_rows, seal.recorded_hash_sum, seal.archive_rows, seal.archive_hash_sum
+                    );
+                }
                 let keys: Vec<String> = t
                     .first_differences
                     .iter()
@@ -640,6 +691,7 @@ pub async fn table_parity_tuned(
         changed: 0,
         extra: 0,
         written_after: 0,
+        sealed: None,
         status: ParityStatus::Fail,
         error: None,
         first_differences: Vec::new(),
@@ -664,6 +716,21 @@ pub async fn table_parity_tuned(
         out.elapsed_us = elapsed(started);
         return Ok(out);
     }
+
+    if direction == ParityDirection::ArchiveToCanonical
+        && catalog.has_table(contract::CUTOVER_MANIFEST_TABLE)
+    {
+        out.sealed = archive_seal(conn, spec, &source).await?;
+    }
+    // Which target-only rows are later writes: all of them while the archive is provably
+    // intact; none once its seal is broken (each may be a row the archive lost: all are named);
+    // without a record, those keyed above every archived key.
+    let late = match (&out.sealed, direction.extras_allowed()) {
+        (_, false) => LateRows::None,
+        (Some(seal), true) if seal.holds() => LateRows::All,
+        (Some(_), true) => LateRows::None,
+        (None, true) => LateRows::AboveSource,
+    };
 
     let mut shift = if spec.split_on == 1 {
         tuning.second_key_shift
@@ -699,8 +766,14 @@ pub async fn table_parity_tuned(
             let above_source = source_max
                 .get(&seg.prefix)
                 .is_none_or(|max| (i128::from(seg.index) << shift) > i128::from(*max));
-            if sa.rows == 0 && above_source && direction.extras_allowed() {
-                // Only target rows, all keyed above every source key: written after the cutover.
+            let later = match late {
+                LateRows::All => true,
+                LateRows::AboveSource => above_source,
+                LateRows::None => false,
+            };
+            if sa.rows == 0 && later {
+                // Only target rows, written after the cutover (all keyed above every source
+                // key, or the archive's record proves it lost nothing).
                 out.written_after += sb.rows;
                 continue;
             }
@@ -744,7 +817,7 @@ pub async fn table_parity_tuned(
 
     if !leaves.is_empty() {
         compare_leaves(
-            conn, spec, direction, &source, &target, &cols, &leaves, sample, &mut out,
+            conn, spec, late, &source, &target, &cols, &leaves, sample, &mut out,
         )
         .await?;
     }
@@ -765,6 +838,39 @@ pub async fn table_parity_tuned(
         "parity"
     );
     Ok(out)
+}
+
+/// The archive now and STEP_7B's record of it (`None`: nothing recorded for this table).
+async fn archive_seal(
+    conn: &mut PgConnection,
+    spec: &'static ParityTable,
+    archive: &str,
+) -> Result<Option<ArchiveSeal>, InvariantsError> {
+    let recorded: Option<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT archived_rows, archived_hash_sum::text FROM {} WHERE table_name = $1",
+        contract::CUTOVER_MANIFEST_TABLE
+    ))
+    .bind(spec.table)
+    .persistent(false)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(q("reading the cutover record", spec.table))?;
+    let Some((recorded_rows, recorded_hash_sum)) = recorded else {
+        return Ok(None);
+    };
+    let (archive_rows, archive_hash_sum): (i64, String) = sqlx::query_as(&format!(
+        "SELECT count(*), coalesce(sum(hash_record_extended(a.*, 0)::numeric), 0)::text FROM {archive} a"
+    ))
+    .persistent(false)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(q("summing the archive", spec.table))?;
+    Ok(Some(ArchiveSeal {
+        recorded_rows,
+        recorded_hash_sum,
+        archive_rows,
+        archive_hash_sum,
+    }))
 }
 
 fn elapsed(started: Instant) -> u64 {
@@ -789,7 +895,7 @@ fn differing(a: &Side, b: &Side) -> Vec<(Segment, Aggregate, Aggregate)> {
 async fn compare_leaves(
     conn: &mut PgConnection,
     spec: &'static ParityTable,
-    direction: ParityDirection,
+    late: LateRows,
     source: &str,
     target: &str,
     cols: &[&str],
@@ -835,8 +941,10 @@ async fn compare_leaves(
     // A target-only row keyed above the source's largest key (per account for cash_ledger) was
     // written after the cutover; inside that range it is a row the source lost.
     let split = keys[spec.split_on];
-    let beyond = if !direction.extras_allowed() {
+    let beyond = if late == LateRows::None {
         "false".to_string()
+    } else if late == LateRows::All {
+        "true".to_string()
     } else if spec.split_on == 1 {
         format!(
             "b.{split} > coalesce((SELECT max(s.{split}) FROM {source} s WHERE s.{p} = b.{p}), -9223372036854775808)",

@@ -45,9 +45,15 @@ pub enum MigrationError {
         /// Which tables exist.
         detail: String,
     },
-    /// Another session holds the Phase 1C runner's advisory lock on this database.
-    #[error("Phase 1C cannot run: another runner holds the advisory lock on this database")]
-    ConcurrentRun,
+    /// Another session held the runner's advisory lock on this database for as long as this
+    /// run waited (a live runner, or the backend of a killed one that has not noticed yet).
+    #[error("the migration cannot run: another runner holds the advisory lock on this database ({holder}); waited {waited_ms} ms for it to end")]
+    ConcurrentRun {
+        /// Who holds it: backend pid, application name, state, since when.
+        holder: String,
+        /// How long this run waited.
+        waited_ms: u64,
+    },
     /// The phase was already applied to this database.
     #[error("{phase} is already applied to this database")]
     AlreadyApplied {

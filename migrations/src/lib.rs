@@ -308,6 +308,8 @@ impl RunOutcome {
 
 /// Rows a batch of a batched backfill takes by default.
 pub const DEFAULT_BATCH_SIZE: u32 = 5_000;
+/// How long a run waits for another runner's advisory lock, by default.
+pub const DEFAULT_RUNNER_WAIT: Duration = Duration::from_secs(10);
 /// How long a stage waits for a lock before it rolls back and retries, by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(100);
 /// How long a stage keeps retrying for its locks before it fails, by default.
@@ -333,6 +335,9 @@ pub struct RunOptions {
     pub stop_after: Option<StepName>,
     /// `run_migration`: stop after Phase 1B (the lock held, Phase 1C not started).
     pub stop_after_phase_1b: bool,
+    /// How long to wait for another runner's advisory lock before refusing: the backend of a
+    /// killed run holds it until it notices its client is gone.
+    pub runner_wait: Duration,
 }
 
 impl Default for RunOptions {
@@ -346,6 +351,7 @@ impl Default for RunOptions {
             lock_retry_budget: DEFAULT_LOCK_RETRY_BUDGET,
             stop_after: None,
             stop_after_phase_1b: false,
+            runner_wait: DEFAULT_RUNNER_WAIT,
         }
     }
 }

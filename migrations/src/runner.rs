@@ -229,7 +229,7 @@ async fn phase_1b_state(conn: &mut PgConnection) -> Result<Phase1bState, Migrati
         .collect();
     // A database past the cutover completed Phase 1B whatever its log says (an older log, or
     // rows of an earlier epoch).
-    if missing.is_empty() || !relation_exists(conn, "order_fill_v2").await? {
+    if missing.is_empty() || relation_exists(conn, "order_fill_phase1a_archive").await? {
         Ok(Phase1bState::Complete)
     } else {
         Ok(Phase1bState::Incomplete(missing))
@@ -272,7 +272,7 @@ pub async fn apply_phase_1b_with(
             already_complete: true,
         });
     }
-    advisory_lock(conn).await?;
+    advisory_lock(conn, opts.runner_wait).await?;
     let result = phase_1b_body(conn, opts, &run_id, state).await;
     let unlocked = advisory_unlock(conn).await;
     let scripts = result?;
@@ -397,7 +397,11 @@ async fn bootstrap(
     })?;
     let mut log_id = 0;
     for (i, st) in stages.iter().enumerate() {
-        let finish = (i == last).then_some((run_id, started, unit.log_name));
+        let finish = (i == last).then_some(Finish::Insert {
+            run_id,
+            started,
+            name: unit.log_name,
+        });
         let (rec, note, id) = run_stage(conn, unit, st, opts, None, pid, finish)
             .await
             .map_err(|f| MigrationError::Script {
@@ -411,6 +415,11 @@ async fn bootstrap(
         notes.extend(note);
         records.push(rec);
     }
+    fire(opts, &format!("{}/end", unit.log_name), pid).map_err(|f| MigrationError::Script {
+        phase: "Phase 1B",
+        script: unit.file,
+        message: f.message,
+    })?;
     Ok(ScriptRecord {
         script: unit.file,
         log_id,
@@ -444,7 +453,7 @@ pub async fn run_phase_1c(
         }
         Preflight::Go { epoch_start } => epoch_start,
     };
-    advisory_lock(conn).await?;
+    advisory_lock(conn, opts.runner_wait).await?;
     let mut outcome = RunOutcome {
         started_at_utc,
         ended_at_utc: started_at_utc,
@@ -487,7 +496,7 @@ pub async fn run_step(
             reason: "the cutover already committed; this step works on the *_v2 tables".to_string(),
         });
     }
-    advisory_lock(conn).await?;
+    advisory_lock(conn, opts.runner_wait).await?;
     let started_at_utc = Utc::now();
     let mut outcome = RunOutcome {
         started_at_utc,
@@ -687,17 +696,24 @@ async fn execute(
         );
     }
     let mut stages = Vec::new();
-    let result = run_body(conn, unit, opts, fault, outcome, &mut stages).await;
+    let result = run_body(conn, unit, log_id, opts, fault, outcome, &mut stages).await;
     let duration = clock.elapsed();
     let lock_retries: u32 = stages.iter().map(|s: &StageRecord| s.lock_retries).sum();
-    let (status, notes, error) = match &result {
-        Ok(notes) => (StepStatus::Success, notes.clone(), None),
-        Err(f) => (f.status, f.notes.clone(), Some(f.failure.message.clone())),
+    let (status, notes, error, completed) = match &result {
+        Ok((notes, completed)) => (StepStatus::Success, notes.clone(), None, *completed),
+        Err(f) => (
+            f.status,
+            f.notes.clone(),
+            Some(f.failure.message.clone()),
+            false,
+        ),
     };
     let notes = with_retry_note(notes, &stages);
+    // A row the last transaction completed already is only refreshed (its retry note).
     let logged = log_finish(conn, log_id, status, &notes, error.as_deref()).await;
     let ended_at_utc = match (&logged, &error) {
         (Ok(at), _) => *at,
+        (Err(_), None) if completed => Utc::now(),
         (Err(e), None) => return Err(StepFailure::db("completing the step log", e)),
         // The step's own failure is the cause: report it, and that the log could not say so
         // (the connection is usually what failed: the next run marks the row INTERRUPTED).
@@ -778,11 +794,12 @@ impl BodyFailure {
 async fn run_body(
     conn: &mut PgConnection,
     unit: &Unit,
+    log_id: i64,
     opts: &RunOptions,
     fault: Option<FaultKind>,
     outcome: &mut RunOutcome,
     records: &mut Vec<StageRecord>,
-) -> Result<String, BodyFailure> {
+) -> Result<(String, bool), BodyFailure> {
     let pid = backend_pid(conn).await;
     let mut notes: Vec<String> = Vec::new();
     fire(opts, &format!("{}/begin", unit.log_name), pid)
@@ -791,11 +808,21 @@ async fn run_body(
     let main_fault = fault
         .as_ref()
         .filter(|k| **k != FaultKind::UnsafeCompressionPolicy);
+    let completes_in_tx = unit.step == Some(StepName::Step9Unlock);
+    let mut completed = false;
     for (i, st) in stages.iter().enumerate() {
         let f = main_fault.filter(|k| i == 0 || k.setting().is_some());
-        let (rec, note, _) = run_stage(conn, unit, st, opts, f, pid, None)
+        let earlier = notes.clone();
+        let finish =
+            (completes_in_tx && i + 1 == stages.len() && st.kind == StageKind::Transaction)
+                .then_some(Finish::Complete {
+                    log_id,
+                    earlier_notes: &earlier,
+                });
+        let (rec, note, done) = run_stage(conn, unit, st, opts, f, pid, finish)
             .await
             .map_err(|e| BodyFailure::from(e, &notes))?;
+        completed |= done.is_some();
         notes.extend(note);
         records.push(rec);
     }
@@ -837,7 +864,7 @@ async fn run_body(
         }
     }
     fire(opts, &format!("{}/end", unit.log_name), pid).map_err(|f| BodyFailure::from(f, &notes))?;
-    Ok(notes.join("; "))
+    Ok((notes.join("; "), completed))
 }
 
 /// STEP_8's gate.
@@ -968,6 +995,25 @@ async fn raise_fault(tx: &mut PgConnection, message: &str) -> Result<(), sqlx::E
     .map(|_| ())
 }
 
+/// A step-log write made inside a stage's own (last) transaction, so the log says exactly what
+/// committed.
+#[derive(Clone, Copy)]
+enum Finish<'a> {
+    /// The bootstrap script: its row (SUCCESS) is inserted (the log table is new).
+    Insert {
+        run_id: &'a str,
+        started: DateTime<Utc>,
+        name: &'a str,
+    },
+    /// STEP_9: its RUNNING row completes with SUCCESS in the unlock's transaction; otherwise
+    /// a run killed between the two would leave the lock released with no STEP_9 SUCCESS, a
+    /// state the next run must refuse.
+    Complete {
+        log_id: i64,
+        earlier_notes: &'a [String],
+    },
+}
+
 /// Run one stage to its end (every batch of a batch stage). Returns its record, its notes and,
 /// when `finish` is given (the bootstrap script), the log row written in its last transaction.
 async fn run_stage(
@@ -977,7 +1023,7 @@ async fn run_stage(
     opts: &RunOptions,
     fault: Option<&FaultKind>,
     pid: i32,
-    finish: Option<(&str, DateTime<Utc>, &str)>,
+    finish: Option<Finish<'_>>,
 ) -> Result<(StageRecord, Option<String>, Option<i64>), StepFailure> {
     let clock = Instant::now();
     let mut rec = StageRecord {
@@ -1135,7 +1181,7 @@ async fn stage_transaction(
     opts: &RunOptions,
     fault: Option<&FaultKind>,
     pid: i32,
-    finish: Option<(&str, DateTime<Utc>, &str)>,
+    finish: Option<Finish<'_>>,
 ) -> Result<(String, Option<i64>), StageError> {
     let mut tx: Transaction<'_, Postgres> = conn
         .begin()
@@ -1165,20 +1211,47 @@ async fn stage_transaction(
         .await
         .map_err(|e| StageError::Fail(failure_at(unit, None, st.name, &e)))?;
     let mut log_id = None;
-    if let Some((run_id, started, name)) = finish {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO migration_step_log (run_id, phase, step_name, started_at_utc, ended_at_utc, status, notes)
-             VALUES ($1, $2, $3, $4, clock_timestamp(), 'SUCCESS', $5) RETURNING log_id",
-        )
-        .bind(run_id)
-        .bind(unit.phase)
-        .bind(name)
-        .bind(started)
-        .bind(&notes)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| StageError::Fail(failure_at(unit, None, st.name, &e)))?;
-        log_id = Some(id);
+    match finish {
+        Some(Finish::Insert {
+            run_id,
+            started,
+            name,
+        }) => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO migration_step_log (run_id, phase, step_name, started_at_utc, ended_at_utc, status, notes)
+                 VALUES ($1, $2, $3, $4, clock_timestamp(), 'SUCCESS', $5) RETURNING log_id",
+            )
+            .bind(run_id)
+            .bind(unit.phase)
+            .bind(name)
+            .bind(started)
+            .bind(&notes)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StageError::Fail(failure_at(unit, None, st.name, &e)))?;
+            log_id = Some(id);
+        }
+        Some(Finish::Complete {
+            log_id: id,
+            earlier_notes,
+        }) => {
+            let all: Vec<&str> = earlier_notes
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(notes.as_str()).filter(|n| !n.is_empty()))
+                .collect();
+            sqlx::query(
+                "UPDATE migration_step_log SET status = 'SUCCESS', ended_at_utc = clock_timestamp(), notes = $2
+                  WHERE log_id = $1",
+            )
+            .bind(id)
+            .bind(all.join("; "))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StageError::Fail(failure_at(unit, None, st.name, &e)))?;
+            log_id = Some(id);
+        }
+        None => {}
     }
     tx.commit()
         .await
@@ -1451,26 +1524,51 @@ async fn layout(conn: &mut PgConnection) -> Result<Layout, MigrationError> {
     }
 }
 
-async fn advisory_lock(conn: &mut PgConnection) -> Result<(), MigrationError> {
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-        .bind(ADVISORY_KEY)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(ctx("taking the runner's advisory lock"))?;
-    if got {
-        Ok(())
-    } else {
-        Err(MigrationError::ConcurrentRun)
+async fn advisory_lock(conn: &mut PgConnection, wait: Duration) -> Result<(), MigrationError> {
+    let clock = Instant::now();
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(ADVISORY_KEY)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(ctx("taking the runner's advisory lock"))?;
+        if got {
+            return Ok(());
+        }
+        if clock.elapsed() >= wait {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT format('backend pid %s, application_name %L, state %s, since %s', a.pid,
+                               a.application_name, a.state, a.backend_start)
+                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                  WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND l.objid = (hashtext($1)::bigint & 4294967295)::oid
+                  LIMIT 1",
+            )
+            .bind(ADVISORY_KEY)
+            .fetch_optional(&mut *conn)
+            .await
+            .ok()
+            .flatten();
+            return Err(MigrationError::ConcurrentRun {
+                holder: holder.unwrap_or_else(|| "holder not visible".to_string()),
+                waited_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 async fn advisory_unlock(conn: &mut PgConnection) -> Result<(), MigrationError> {
-    sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock(hashtext($1))")
+    // A session-level advisory lock dies with its session: when the connection is gone (killed
+    // backend, crashed server) the lock is already released, and the run's outcome stands.
+    if let Err(e) = sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock(hashtext($1))")
         .bind(ADVISORY_KEY)
         .fetch_one(&mut *conn)
         .await
-        .map(|_| ())
-        .map_err(ctx("releasing the runner's advisory lock"))
+    {
+        warn!(error = %db_message(&e), "could not release the runner's advisory lock (it ends with the session)");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

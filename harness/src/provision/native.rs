@@ -287,6 +287,7 @@ pub struct NativeServer {
     child: Mutex<Option<Child>>,
     guardian: Guardian,
     prefix: String,
+    cfg: NativeConfig,
     /// Wall time from "start" to "accepting connections".
     pub startup: Duration,
 }
@@ -361,6 +362,7 @@ impl NativeServer {
                         child: Mutex::new(Some(child)),
                         guardian: Mutex::new(guardian),
                         prefix: format!("harness_{}_", super::run_id()),
+                        cfg: cfg.clone(),
                         startup: Duration::ZERO,
                     };
                     match server.wait_ready() {
@@ -401,6 +403,27 @@ impl NativeServer {
     /// TCP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Crash the server and start it again on the same data and port: an immediate shutdown
+    /// (SIGQUIT to the postmaster, as `pg_ctl stop -m immediate`: every backend dies at once,
+    /// no checkpoint), then a start that runs crash recovery. Connections die; committed data
+    /// survives, uncommitted work is gone, as after a real crash.
+    pub fn crash_and_restart(&self) -> Result<()> {
+        let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut child) = child {
+            quit(&mut child);
+        }
+        release_guardian(&self.guardian);
+        // A pid file left behind would say "ready" before the new server is.
+        let _ = fs::remove_file(self.dir.join("data/postmaster.pid"));
+        let child = spawn_postgres(&self.cfg, &self.dir, self.port)?;
+        let pid = child.id();
+        *self.child.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
+        *self.guardian.lock().unwrap_or_else(|p| p.into_inner()) = spawn_guardian(&self.dir, pid);
+        self.wait_ready()?;
+        info!(dir = %self.dir.display(), port = self.port, "native server crashed and restarted");
+        Ok(())
     }
 
     fn log_path(&self) -> PathBuf {
@@ -464,19 +487,7 @@ impl NativeServer {
     fn stop_inner(&self, remove: bool) {
         let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(mut child) = child {
-            send_signal(child.id() as i32, libc::SIGQUIT);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
+            quit(&mut child);
         }
         if remove {
             if let Err(e) = fs::remove_dir_all(&self.dir) {
@@ -599,6 +610,23 @@ rm -rf "$2"
         Err(e) => {
             warn!(error = %e, "no guardian process: a killed test process would leave its server to the next run's reaper");
             None
+        }
+    }
+}
+
+/// Immediate shutdown of a postmaster (SIGQUIT), SIGKILL after 10 s, reaped either way.
+fn quit(child: &mut Child) {
+    send_signal(child.id() as i32, libc::SIGQUIT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
         }
     }
 }

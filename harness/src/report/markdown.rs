@@ -433,7 +433,7 @@ fn render_parity(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
         Some(ParityDirection::ArchiveToCanonical) => {
             writeln!(
                 s,
-                "Every archived fact is present, unchanged, in its canonical successor; a canonical row is either archived or keyed above every archived key (written after the cutover). Progress columns `filled_quantity` / `remaining_qty` are proven by `quantity_conservation`."
+                "Every archived fact is present, unchanged, in its canonical successor, and every archive still matches what STEP_7B recorded when the cutover sealed it (rows, hash sum); canonical rows beyond the archive were written after the cutover. Progress columns `filled_quantity` / `remaining_qty` are proven by `quantity_conservation`."
             )?;
             ("Archived", "Canonical")
         }
@@ -451,8 +451,16 @@ fn render_parity(s: &mut String, log: &ImplementationLog) -> std::fmt::Result {
     )?;
     writeln!(s, "|---|---|---|---|---|---|---|---|---|")?;
     for t in &p.tables {
+        let broken_seal = t.sealed.as_ref().filter(|x| !x.holds()).map(|x| {
+            format!(
+                "archive no longer matches its cutover record ({} rows recorded, {} now)",
+                x.recorded_rows, x.archive_rows
+            )
+        });
         let first = if let Some(e) = &t.error {
             e.clone()
+        } else if let Some(b) = broken_seal {
+            b
         } else if t.first_differences.is_empty() {
             "-".to_string()
         } else {

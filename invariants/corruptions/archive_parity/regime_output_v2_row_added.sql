@@ -1,5 +1,6 @@
 -- a *_v2 row that no canonical row mirrors
 --@sets v2
+--@needs SELECT EXISTS (SELECT 1 FROM regime_output)
 --@expect regime_output (regime_output -> regime_output_v2): 0 missing, 0 changed, 1 extra
 --@key SELECT jsonb_build_object('regime_output_id', max(regime_output_id) + 1) FROM regime_output
 INSERT INTO regime_output_v2

@@ -40,9 +40,8 @@ BEGIN
     END IF;
     -- The legacy columns, in table order; the v2 twin has all of them (plus hash columns that
     -- its own BEFORE triggers fill in).
-    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),
-           string_agg(format('%1$I = excluded.%1$I', attname), ', ' ORDER BY attnum)
-      INTO cols, sets
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+      INTO cols
       FROM pg_attribute WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped;
     SELECT string_agg(format('t.%1$I = ($1).%1$I', k), ' AND '), string_agg(quote_ident(k), ', ')
       INTO key_cond, keys
@@ -56,9 +55,20 @@ BEGIN
         IF (SELECT bool_or(to_jsonb(OLD) -> k IS DISTINCT FROM to_jsonb(NEW) -> k) FROM unnest(TG_ARGV) AS k) THEN
             EXECUTE format('DELETE FROM %I t WHERE %s', target, key_cond) USING OLD;
         END IF;
+        -- Only the columns this UPDATE changed are set on an existing twin: column-scoped
+        -- triggers there (the cluster cap fires on UPDATE OF quantity, side, ...) fire exactly
+        -- when they would have on the original, not on every progress update. An UPDATE that
+        -- changes nothing still updates the twin (its key onto itself), so the twin's row
+        -- triggers judge it: an append-only table refuses even a no-op.
+        SELECT string_agg(format('%1$I = excluded.%1$I', attname), ', ' ORDER BY attnum)
+          INTO sets
+          FROM pg_attribute
+         WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped
+           AND to_jsonb(OLD) -> attname::text IS DISTINCT FROM to_jsonb(NEW) -> attname::text;
         EXECUTE format('INSERT INTO %I AS t (%s) SELECT %s FROM jsonb_populate_record(NULL::%I, $1)
-                        ON CONFLICT (%s) DO UPDATE SET %s',
-                       target, cols, cols, target, keys, sets)
+                        ON CONFLICT (%s) DO %s',
+                       target, cols, cols, target, keys,
+                       'UPDATE SET ' || coalesce(sets, format('%1$I = excluded.%1$I', TG_ARGV[0])))
             USING to_jsonb(NEW);
     ELSE
         EXECUTE format('DELETE FROM %I t WHERE %s', target, key_cond) USING OLD;

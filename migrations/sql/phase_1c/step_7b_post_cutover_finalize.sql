@@ -8,8 +8,15 @@
 -- 2. Compression policies, the safe way: only on target hypertables that have compression
 --    enabled on a non-Apache build; every skip is recorded, nothing errors. This is the
 --    compression handling the failed STEP_7 stage should have had.
+-- 3. The cutover manifest: per archive, its row count and the sum of its rows' 64-bit hashes,
+--    recorded once (the first STEP_7B after the cutover; nothing writes to an archive after
+--    the rename). The audit compares each archive with it, so a row later deleted from or
+--    added to an archive is caught even though the canonical table keeps growing with rows
+--    written after the cutover, whose keys concurrent writers need not have kept above the
+--    archived ones.
 -- Idempotent.
 
+--@stage finalize
 DO $$
 BEGIN
     IF to_regclass('public.order_fill_v2') IS NOT NULL OR to_regclass('public.order_fill_phase1a_archive') IS NULL THEN
@@ -84,4 +91,38 @@ BEGIN
                           license, array_to_string(notes, '; '));
     END IF;
     PERFORM set_config('migrations.step_notes', 'Append-only triggers re-applied; ' || summary, true);
+END $$;
+
+--@stage manifest
+CREATE TABLE IF NOT EXISTS migration_cutover_manifest (
+    table_name        text    PRIMARY KEY,
+    archived_rows     bigint  NOT NULL,
+    archived_hash_sum numeric NOT NULL
+);
+
+DO $$
+DECLARE
+    t     text;
+    n     bigint;
+    total numeric;
+    added int := 0;
+    rows  bigint := 0;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['regime_output', 'model_prediction', 'meta_learner_component', 'trade_signal',
+                             'order_request', 'order_fill', 'position_lot', 'executed_trade', 'cash_ledger',
+                             'risk_event'] LOOP
+        CONTINUE WHEN EXISTS (SELECT 1 FROM migration_cutover_manifest WHERE table_name = t);
+        EXECUTE format('SELECT count(*), coalesce(sum(hash_record_extended(a.*, 0)::numeric), 0) FROM %I a',
+                       t || '_phase1a_archive')
+            INTO n, total;
+        INSERT INTO migration_cutover_manifest VALUES (t, n, total);
+        added := added + 1;
+        rows := rows + n;
+    END LOOP;
+    IF added > 0 THEN
+        PERFORM set_config('migrations.step_notes',
+            format('cutover manifest recorded for %s archives (%s rows)', added, rows), true);
+    ELSE
+        PERFORM set_config('migrations.step_notes', 'cutover manifest already recorded', true);
+    END IF;
 END $$;
