@@ -76,12 +76,16 @@ struct RunArgs {
     writers: Option<u16>,
     /// Writes (transactions) per second over all writers; without it they write as fast as
     /// the database takes them. Needs --writers.
-    #[arg(long, requires = "writers", value_parser = parse_rate)]
+    #[arg(long, requires = "writers", value_parser = parse_rate, allow_negative_numbers = true)]
     write_rate: Option<f64>,
     /// How many of the world's last hours are written live (default: half of them). Needs
     /// --writers.
     #[arg(long, requires = "writers", value_parser = clap::value_parser!(u32).range(1..))]
     live_hours: Option<u32>,
+    /// Write every acknowledged write and every failed attempt of the live writers to this
+    /// file, one JSON object per line (`{"ack": ...}` / `{"failure": ...}`). Needs --writers.
+    #[arg(long, value_name = "PATH", requires = "writers")]
+    writer_log: Option<std::path::PathBuf>,
     /// Stop after `seed`, `phase-1b` or a Phase 1C step (e.g. STEP_6_M9_HASH_ADDITIONS); with
     /// --keep the database is left there (the lock held), to prepare any state.
     #[arg(long, value_name = "POINT", value_parser = parse_stop_after)]
@@ -370,6 +374,10 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     let server = std::sync::Arc::from(choice(cli)?.start().await?);
     let report = harness::run::run_with(server, &world, &config).await?;
     print_report(out, &report)?;
+    if let (Some(path), Some(l)) = (&args.writer_log, &report.live) {
+        write_writer_log(path, &l.log)?;
+        writeln!(out, "writer log: {}", path.display())?;
+    }
     let ok = report.succeeded();
     if args.keep || !ok {
         report.db.keep_quietly();
@@ -393,6 +401,21 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     // Last line by contract: scripts compare runs by it.
     writeln!(out, "fingerprint: {fingerprint}")?;
     Ok(code)
+}
+
+/// One JSON object per line: every ack, then every failed attempt.
+fn write_writer_log(path: &std::path::Path, log: &harness::writers::WriterLog) -> Result<()> {
+    let mut text = String::new();
+    for a in &log.acks {
+        text.push_str(&serde_json::json!({ "ack": a }).to_string());
+        text.push('\n');
+    }
+    for f in &log.failures {
+        text.push_str(&serde_json::json!({ "failure": f }).to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("writing the writer log to {}: {e}", path.display()))
 }
 
 /// Print the implementation log on stdout, or write it to `path` and say so on `out`.
@@ -741,7 +764,12 @@ fn print_live(out: &mut dyn Write, l: &harness::run::LiveRun) -> std::io::Result
         "  {:<31} {:>7} {:>7} {:>10} {:>10} {:>10}",
         "window", "writes", "errors", "p50 ms", "p99 ms", "max ms"
     )?;
-    for (name, s) in &l.windows {
+    let rows = l.windows.iter().map(|(name, s)| (name.clone(), s)).chain(
+        l.by_kind
+            .iter()
+            .map(|(kind, s)| (format!("all {kind} units"), s)),
+    );
+    for (name, s) in rows {
         writeln!(
             out,
             "  {:<31} {:>7} {:>7} {:>10.1} {:>10.1} {:>10.1}",

@@ -196,6 +196,8 @@ pub struct LiveRun {
     pub windows: Vec<(String, WriteStats)>,
     /// Figures over the whole run.
     pub overall: WriteStats,
+    /// Figures per kind of unit (an hour's close writes hundreds of rows, an order a dozen).
+    pub by_kind: Vec<(&'static str, WriteStats)>,
     /// `pg_stat_database.deadlocks` of the database, over the run.
     pub server_deadlocks: i64,
     /// What the audit found after the writers stopped (empty: it passed).
@@ -513,6 +515,7 @@ async fn finish_live(
         units_available: live.unit_count(),
         windows: stats::per_window(&log, &windows),
         overall: stats::overall(&log),
+        by_kind: stats::per_kind(&log),
         log,
         verification,
         server_deadlocks,

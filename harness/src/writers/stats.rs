@@ -92,6 +92,35 @@ pub fn per_window(log: &WriterLog, windows: &[Window]) -> Vec<(String, WriteStat
         .collect()
 }
 
+/// Figures per kind of unit (retrain, order, cash, close) over the whole log.
+pub fn per_kind(log: &WriterLog) -> Vec<(&'static str, WriteStats)> {
+    use generators::UnitKind;
+    [
+        UnitKind::Retrain,
+        UnitKind::Order,
+        UnitKind::Cash,
+        UnitKind::Close,
+    ]
+    .into_iter()
+    .map(|k| {
+        let units: std::collections::HashSet<_> = log
+            .acks
+            .iter()
+            .filter(|a| a.kind == k)
+            .map(|a| a.unit)
+            .collect();
+        (
+            k.as_str(),
+            summarize(
+                log.acks.iter().filter(|a| a.kind == k),
+                log.failures.iter().filter(|f| units.contains(&f.unit)),
+            ),
+        )
+    })
+    .filter(|(_, s)| s.writes > 0 || s.errors > 0)
+    .collect()
+}
+
 /// Figures over the whole log.
 pub fn overall(log: &WriterLog) -> WriteStats {
     summarize(log.acks.iter(), log.failures.iter())
