@@ -10,7 +10,9 @@
 //! 4. determinism: one case migrated twice gives one database fingerprint; another seed
 //!    gives another;
 //! 5. the mutation matrix: per check, a corruption of its kind chosen by the case's seed is
-//!    caught by that check after cutover (kill rate per check printed; must be 100%).
+//!    caught by that check after cutover (kill rate per check printed; must be 100%);
+//! 6. live writers: the world's last hours written by two writers while the migration runs
+//!    lose nothing acknowledged, meet no error or deadlock, and the audit passes afterwards.
 //!
 //! Cases: `PROPTEST_CASES` (ci sets 64; 16 when unset). One tokio runtime per test; proptest
 //! runs the cases, shrinks a failure, and persists its seed under
@@ -104,19 +106,30 @@ where
     F: Fn(WorldCase) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    property_with(name, limits, cases(), body)
+}
+
+/// [`property`] with its own number of cases.
+fn property_with<F, Fut>(name: &str, limits: Limits, n: u32, body: F)
+where
+    F: Fn(WorldCase) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
-    let mut runner = TestRunner::new(config(name));
+    let mut runner = TestRunner::new(Config {
+        cases: n,
+        ..config(name)
+    });
     let started = Instant::now();
     let result = runner.run(&world_cases(limits), |case| {
         rt.block_on(body(case)).map_err(TestCaseError::fail)
     });
     eprintln!(
-        "property {name}: {} cases in {:.1} s",
-        cases(),
+        "property {name}: {n} cases in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     match result {
@@ -803,6 +816,98 @@ fn every_check_catches_a_random_corruption_of_its_kind_after_cutover() {
     assert!(
         incomplete.is_empty(),
         "checks without a 100% kill rate over at least one applied corruption: {incomplete:?}"
+    );
+}
+
+// 6 ---------------------------------------------------------------------------------------------
+
+/// Writers of the live property, and their rate: enough to overlap a small world's migration.
+const LIVE_WRITERS: usize = 2;
+const LIVE_RATE: f64 = 200.0;
+
+/// One case with live writers: the last half of the world's hours written while the
+/// migration runs; nothing acknowledged may be lost and the audit must pass afterwards.
+async fn live_case(case: WorldCase) -> Outcome {
+    let sim = case.simulate().map_err(fail("simulate"))?;
+    let hours = sim
+        .world
+        .feature_snapshot
+        .iter()
+        .map(|f| f.hour_ts)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u32;
+    let live_hours = (hours / 2).max(1);
+    let replay =
+        format!("--writers {LIVE_WRITERS} --write-rate {LIVE_RATE} --live-hours {live_hours}");
+    let server = harness::shared_server().await.map_err(fail("provision"))?;
+    let config = harness::run::RunConfig {
+        scenario: harness::run::Scenario::Clean,
+        live: Some(harness::run::LiveConfig {
+            writers: harness::writers::WriterOptions {
+                writers: LIVE_WRITERS,
+                rate: Some(LIVE_RATE),
+            },
+            live_hours,
+        }),
+        stop_after: None,
+    };
+    let report = harness::run::run_with(server, &sim.world, &config)
+        .await
+        .map_err(|e| format!("run with writers ({replay}): {e}"))?;
+    let live = report
+        .live
+        .as_ref()
+        .ok_or_else(|| format!("no live run reported ({replay})"))?;
+    let mut bad = Vec::new();
+    if let Some(e) = report.attempts.last().and_then(|a| a.error.clone()) {
+        bad.push(format!("the migration failed: {e}"));
+    }
+    if !live.verification.is_exact() {
+        bad.push(format!(
+            "acknowledged writes: {}",
+            live.verification.describe()
+        ));
+    }
+    if live.overall.errors != 0 {
+        bad.push(format!(
+            "{} writer errors, first: {:?}",
+            live.overall.errors,
+            live.log.failures.first().map(|f| &f.message)
+        ));
+    }
+    if live.server_deadlocks != 0 || live.overall.deadlocks != 0 {
+        bad.push(format!(
+            "deadlocks: {} seen by writers, {} by the server",
+            live.overall.deadlocks, live.server_deadlocks
+        ));
+    }
+    if !live.final_audit_failures.is_empty() {
+        bad.push(format!("audit afterwards: {:?}", live.final_audit_failures));
+    }
+    if live.overall.writes == 0 {
+        bad.push("no write was acknowledged".to_string());
+    }
+    if !report.succeeded() && bad.is_empty() {
+        bad.push("the run did not succeed".to_string());
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} (replay with the writers: add `{replay}` to the replay command)",
+            bad.join("; ")
+        ))
+    }
+}
+
+#[test]
+fn live_writers_lose_nothing_and_the_audit_passes_over_old_and_new_rows() {
+    // Each case is a whole migration with writers beside it: a quarter of the cases.
+    property_with(
+        "live_writers",
+        Limits::SMALL,
+        (cases() / 4).max(4),
+        live_case,
     );
 }
 

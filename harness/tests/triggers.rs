@@ -684,3 +684,95 @@ async fn cluster_exposure_must_name_its_risk_states_hash(#[future(awt)] db: Test
     )
     .await;
 }
+
+/// The cluster-exposure sync computes from the trigger's own row, never from a re-read of the
+/// risk hypertable: on TimescaleDB's community build a row just inserted into a fully
+/// compressed chunk was invisible to such a re-read, so no cluster rows were written and a
+/// valid BUY was refused (issue 10). This Apache build has no compression, so the test makes
+/// the risk hypertable read empty to the writing session during its INSERT instead (row-level
+/// security keyed on a session setting) and shows every cluster row is still written; a
+/// re-reading sync, swapped in, writes none under the same conditions, so the emulation does
+/// hide what a compressed chunk hid.
+#[rstest]
+#[tokio::test]
+async fn cluster_exposure_sync_needs_no_reread_of_the_risk_hypertable(#[future(awt)] db: TestDb) {
+    let mut conn = migrated_fixture(&db).await;
+    let role = format!("hidden_{}", db.name());
+    let setup = format!(
+        "CREATE ROLE {role} NOSUPERUSER NOBYPASSRLS;
+         GRANT USAGE ON SCHEMA public, _timescaledb_internal TO {role};
+         GRANT ALL ON ALL TABLES IN SCHEMA public, _timescaledb_internal TO {role};
+         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role};
+         ALTER TABLE risk_hourly_state ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY hide_while_inserting ON risk_hourly_state FOR SELECT
+             USING (current_setting('test.hide_risk', true) IS DISTINCT FROM 'on');
+         CREATE POLICY insert_anything ON risk_hourly_state FOR INSERT WITH CHECK (true);"
+    );
+    sqlx::raw_sql(&setup)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clusters = count(&mut conn, "SELECT count(*) FROM cluster").await;
+    assert!(clusters >= 2, "the fixture has clusters: {clusters}");
+
+    // Insert the next risk state with the risk hypertable reading empty during the INSERT (the
+    // deferred source-exists check at COMMIT sees it again), then count its cluster rows.
+    let insert_hidden = |role: &str| {
+        format!(
+            "SET LOCAL ROLE {role};
+             {portfolio};
+             CREATE TEMP TABLE next_risk ON COMMIT DROP AS {NEXT_RISK};
+             SET LOCAL test.hide_risk = 'on';
+             DO $$ BEGIN
+                 IF (SELECT count(*) FROM risk_hourly_state) <> 0 THEN
+                     RAISE EXCEPTION 'risk_hourly_state is not hidden';
+                 END IF;
+             END $$;
+             INSERT INTO risk_hourly_state SELECT * FROM next_risk;
+             SET LOCAL test.hide_risk = 'off';",
+            portfolio = Family::Portfolio.source()
+        )
+    };
+    let synced = "SELECT count(*) FROM cluster_exposure_hourly_state x
+                   JOIN risk_hourly_state_identity i USING (account_id, hour_ts)
+                  WHERE x.hour_ts = (SELECT max(hour_ts) FROM risk_hourly_state)
+                    AND x.parent_risk_hash = i.state_hash";
+    accepted(&mut conn, &insert_hidden(&role)).await;
+    assert_eq!(
+        count(&mut conn, synced).await,
+        clusters,
+        "every cluster row of the new risk state, written without seeing it"
+    );
+
+    // The same with a sync that re-reads its risk state: nothing is written, as on a compressed
+    // chunk. (A test database: the function is replaced for this check only.)
+    sqlx::raw_sql(
+        "CREATE OR REPLACE FUNCTION cluster_exposure_sync_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
+             SELECT x.* FROM risk_hourly_state r,
+                    LATERAL cluster_exposure_rows(r.account_id, r.hour_ts, r.state_hash) x
+              WHERE r.account_id = NEW.account_id AND r.hour_ts = NEW.hour_ts
+             ON CONFLICT DO NOTHING;
+             RETURN NULL;
+         END $$",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    accepted(&mut conn, &insert_hidden(&role)).await;
+    assert_eq!(
+        count(&mut conn, synced).await,
+        0,
+        "a re-reading sync must write nothing while the risk hypertable reads empty"
+    );
+
+    sqlx::raw_sql(&format!(
+        "DROP POLICY hide_while_inserting ON risk_hourly_state;
+         DROP POLICY insert_anything ON risk_hourly_state;
+         DROP OWNED BY {role}; DROP ROLE {role};"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -590,7 +590,8 @@ read line
 [ -e "$2/keep" ] && exit 0
 kill -QUIT "$1" 2>/dev/null
 i=0
-while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+# a zombie (exited, not reaped: PID 1 of a container may never reap orphans) is gone
+while kill -0 "$1" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/"$1"/stat 2>/dev/null)" != Z ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 kill -KILL "$1" 2>/dev/null
 rm -rf "$2"
 "#;
@@ -645,6 +646,20 @@ fn pid_alive(pid: i32) -> bool {
     pid > 0
         && (unsafe { libc::kill(pid, 0) } == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+        && !is_zombie(pid)
+}
+
+/// A process that exited but was not reaped (its parent died and PID 1 of a container need
+/// not reap orphans) still answers signal 0: it must count as gone, or its server directory
+/// would never be reaped.
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st == "Z"))
+        })
+        .unwrap_or(false)
 }
 
 /// `<pid> <start time in clock ticks>`: the start time tells a live owner from a reused pid.
