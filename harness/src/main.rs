@@ -40,22 +40,23 @@ struct RunArgs {
     #[arg(long, default_value = "0")]
     seed: String,
     /// Seed the small hand-scripted fixture world instead of a generated one.
-    #[arg(long, conflicts_with_all = ["accounts", "instruments", "hours", "fills", "script"])]
+    #[arg(long, conflicts_with_all = ["seed", "accounts", "instruments", "hours", "fills", "script"])]
     fixture: bool,
     /// Replay a `{seed, shape, script}` JSON file (what a failing property test writes).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["accounts", "instruments", "hours", "fills"])]
     script: Option<std::path::PathBuf>,
-    /// Accounts in the generated world.
-    #[arg(long)]
-    accounts: Option<usize>,
-    /// Instruments in the generated world.
-    #[arg(long)]
-    instruments: Option<usize>,
-    /// Hours in the generated world.
-    #[arg(long)]
+    /// Accounts in the generated world (1 to 10,000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    accounts: Option<u64>,
+    /// Instruments in the generated world (1 to 10,000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    instruments: Option<u64>,
+    /// Hours in the generated world (2 to 2,000: longer random walks leave the columns'
+    /// numeric range).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=2_000))]
     hours: Option<u32>,
-    /// Fills to aim for in the generated world.
-    #[arg(long)]
+    /// Fills to aim for in the generated world (1 to 10,000,000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     fills: Option<u64>,
     /// Migration history to play.
     #[arg(long, value_enum, default_value = "clean")]
@@ -238,11 +239,12 @@ fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     }
     let seed = generators::parse_seed(&args.seed)?;
     let mut params = generators::WorldParams::default();
+    // clap bounds both to 10,000, which fits any usize
     if let Some(v) = args.accounts {
-        params.accounts = v;
+        params.accounts = usize::try_from(v)?;
     }
     if let Some(v) = args.instruments {
-        params.instruments = v;
+        params.instruments = usize::try_from(v)?;
     }
     if let Some(v) = args.hours {
         params.hours = v;
@@ -331,6 +333,21 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     } else {
         &mut stdout
     };
+    // Outputs are checked before any work: a path that cannot be written fails now, not after
+    // the migration.
+    for (flag, path) in [
+        ("--report", &args.report),
+        ("--writer-log", &args.writer_log),
+    ] {
+        if let Some(p) = path {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(p)
+                .map_err(|e| anyhow::anyhow!("cannot write {flag} {}: {e}", p.display()))?;
+        }
+    }
     let (source, desc) = world_source(args)?;
     match &source {
         WorldSource::Generated { seed, .. } => writeln!(out, "seed: {seed}")?,

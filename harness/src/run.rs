@@ -46,6 +46,7 @@ pub enum Scenario {
     /// Phase 1B then Phase 1C on a clean database.
     Clean,
     /// A failed Revision A M6 left partial artifacts; Phase 1C Revision B normalizes them.
+    #[value(name = "revision-a-m6", alias = "revision-am6")]
     RevisionAM6,
     /// The seed log's history: Revision A failed in M6; STEP_3 aborts once; the cutover's
     /// compression stage fails; STEP_7B finalizes; validation passes; unlock.

@@ -410,3 +410,63 @@ fn bad_flag_values_are_refused_naming_the_flag() {
         "{out}"
     );
 }
+
+#[test]
+fn every_documented_scenario_value_is_accepted() {
+    // The README and --help spell them so; the old spelling of Revision A stays accepted.
+    for (value, printed) in [
+        ("clean", "scenario: clean"),
+        ("revision-a-m6", "scenario: revision-a-m6"),
+        ("revision-am6", "scenario: revision-a-m6"),
+        ("seed-log", "scenario: seed-log"),
+    ] {
+        let (ok, out) = run(&["run", "--fixture", "--scenario", value]);
+        assert!(ok, "--scenario {value}: {out}");
+        assert!(out.contains(printed), "--scenario {value}: {out}");
+        assert!(out.contains("result: SUCCESS"), "--scenario {value}: {out}");
+    }
+}
+
+#[test]
+fn out_of_range_world_shapes_and_unwritable_outputs_fail_before_any_work() {
+    for (args, says) in [
+        (vec!["run", "--accounts", "0"], "--accounts"),
+        (vec!["run", "--accounts", "100000"], "1..=10000"),
+        (vec!["run", "--instruments", "0"], "--instruments"),
+        (vec!["run", "--hours", "0"], "--hours"),
+        (vec!["run", "--hours", "1"], "2..=2000"),
+        (vec!["run", "--hours", "50000"], "2..=2000"),
+        (vec!["run", "--fills", "0"], "--fills"),
+        (vec!["run", "--fixture", "--seed", "abc"], "--seed"),
+    ] {
+        let (code, out) = harness(&args);
+        assert_eq!(code, Some(2), "{args:?}: {out}");
+        assert!(out.contains(says), "{args:?} should say {says:?}:\n{out}");
+    }
+    let (code, out) = harness_with(
+        &["run", "--fixture", "--report", "/nonexistent/dir/x.md"],
+        &[("HARNESS_BACKEND", "native")],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("cannot write --report /nonexistent/dir/x.md"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("STEP_0_VERIFY_LOCK"),
+        "no work was done first:\n{out}"
+    );
+}
+
+#[test]
+fn migrate_never_prints_a_password() {
+    for url in [
+        "postgres://alice@127.0.0.1:1/x?password=SECRET",
+        "postgres://alice:SECRET@127.0.0.1:1/x",
+    ] {
+        let (code, out) = harness(&["migrate", url]);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains("cannot connect"), "{out}");
+        assert!(!out.contains("SECRET"), "the password leaked: {out}");
+    }
+}

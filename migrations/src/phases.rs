@@ -21,6 +21,25 @@ pub async fn connect(url: &str) -> Result<PgConnection, MigrationError> {
 }
 
 fn redact(url: &str) -> String {
+    redact_query(&redact_userinfo(url))
+}
+
+/// `...?password=secret&x=1` -> `...?password=***&x=1` (libpq takes a password there too).
+fn redact_query(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
+fn redact_userinfo(url: &str) -> String {
     // postgres://user:secret@host/... -> postgres://user:***@host/...
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -208,5 +227,13 @@ mod tests {
         assert_eq!(redact("postgres://u:pw@h:5/db"), "postgres://u:***@h:5/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact("postgres://alice@h:1/x?password=SECRET"),
+            "postgres://alice@h:1/x?password=***"
+        );
+        assert_eq!(
+            redact("postgres://a:pw@h/x?sslmode=disable&PASSWORD=s&host=/tmp"),
+            "postgres://a:***@h/x?sslmode=disable&PASSWORD=***&host=/tmp"
+        );
     }
 }
