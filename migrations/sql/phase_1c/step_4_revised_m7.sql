@@ -71,12 +71,14 @@ LANGUAGE sql STABLE AS $$
      WHERE pf.account_id = p_account_id AND pf.hour_ts = p_hour_ts
 $$;
 
--- Planned for each risk state with its own hour (plan_cache_mode): a generic plan, which a
--- long-lived writer session switches to after five calls, cannot exclude the hypertables'
--- other chunks by hour and scanned every chunk's rows of the account (12 ms per risk state at
--- 40 accounts x 20 instruments x 720 hours, against 0.3 ms).
+-- One generic plan per session (plan_cache_mode), not a plan per risk state: TimescaleDB
+-- excludes the other chunks at executor startup from the parameters ("Chunks excluded during
+-- startup"), so the generic plan reads one chunk per hypertable through the primary keys. A
+-- custom plan per call spent 1.1-1.7 ms planning for 0.3-0.5 ms of work: 40 risk states (one
+-- hour's close at 40 accounts) took 55-82 ms to insert with custom plans, 19-21 ms with the
+-- generic one, on a 720-hour world.
 CREATE OR REPLACE FUNCTION cluster_exposure_sync_insert() RETURNS trigger
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     INSERT INTO cluster_exposure_hourly_state (account_id, cluster_id, hour_ts, exposure, cap, parent_risk_hash)
     SELECT x.account_id, x.cluster_id, x.hour_ts, x.exposure, x.cap, x.parent_risk_hash

@@ -26,7 +26,11 @@
 --      after a cursor (migration_backfill_progress), each batch its own transaction; then the
 --      table is sealed: for an instant under SHARE ROW EXCLUSIVE (writers wait, they are not
 --      refused), the rows that arrived meanwhile or committed behind the cursor are hashed and
---      its hash trigger is created, so every later row is hashed as it is written;
+--      its hash trigger is created, so every later row is hashed as it is written. The seal
+--      finds those rows through a partial index of the unhashed rows, built CONCURRENTLY just
+--      before it (tiny by then: the batches hashed the rest) and dropped CONCURRENTLY after:
+--      without it the seal scanned the whole table under its lock (up to 300 ms of writers
+--      waiting on the 100k-fill world);
 --   3. NOT NULL without an exclusive scan: one CHECK (... IS NOT NULL) per table added NOT
 --      VALID, VALIDATEd under a lock writers pass, then SET NOT NULL (which trusts the validated
 --      CHECK) and the CHECK dropped; a NULL left (a missing parent row, a ledger_seq gap)
@@ -459,62 +463,122 @@ END $$;
 --@stage hash_regime_output batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('regime_output', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_regime_output_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_regime_output ON regime_output_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_regime_output
 SELECT step_6_seal('regime_output');
+
+--@stage seal_regime_output_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_regime_output;
 
 --@stage hash_model_prediction batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('model_prediction', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_model_prediction_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_model_prediction ON model_prediction_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_model_prediction
 SELECT step_6_seal('model_prediction');
+
+--@stage seal_model_prediction_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_model_prediction;
 
 --@stage hash_meta_learner_component batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('meta_learner_component', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_meta_learner_component_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_meta_learner_component ON meta_learner_component_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_meta_learner_component
 SELECT step_6_seal('meta_learner_component');
+
+--@stage seal_meta_learner_component_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_meta_learner_component;
 
 --@stage hash_trade_signal batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('trade_signal', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_trade_signal_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_trade_signal ON trade_signal_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_trade_signal
 SELECT step_6_seal('trade_signal');
+
+--@stage seal_trade_signal_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_trade_signal;
 
 --@stage hash_order_request batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('order_request', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_order_request_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_order_request ON order_request_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_order_request
 SELECT step_6_seal('order_request');
+
+--@stage seal_order_request_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_order_request;
 
 --@stage hash_order_fill batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('order_fill', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_order_fill_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_order_fill ON order_fill_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_order_fill
 SELECT step_6_seal('order_fill');
+
+--@stage seal_order_fill_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_order_fill;
 
 --@stage hash_position_lot batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('position_lot', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_position_lot_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_position_lot ON position_lot_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_position_lot
 SELECT step_6_seal('position_lot');
+
+--@stage seal_position_lot_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_position_lot;
 
 --@stage hash_executed_trade batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('executed_trade', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_executed_trade_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_executed_trade ON executed_trade_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_executed_trade
 SELECT step_6_seal('executed_trade');
+
+--@stage seal_executed_trade_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_executed_trade;
 
 --@stage hash_cash_ledger batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('cash_ledger', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_cash_ledger_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_cash_ledger ON cash_ledger_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_cash_ledger
 SELECT step_6_seal('cash_ledger');
+
+--@stage seal_cash_ledger_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_cash_ledger;
 
 --@stage hash_risk_event batch
 SELECT set_config('migrations.batch_rows', step_6_hash_batch('risk_event', current_setting('migrations.batch_size')::int)::text, true);
 
+--@stage seal_risk_event_index autocommit
+CREATE INDEX CONCURRENTLY IF NOT EXISTS step_6_unhashed_risk_event ON risk_event_v2 (row_hash) WHERE row_hash IS NULL;
+
 --@stage seal_risk_event
 SELECT step_6_seal('risk_event');
+
+--@stage seal_risk_event_index_drop autocommit
+DROP INDEX CONCURRENTLY IF EXISTS step_6_unhashed_risk_event;
 
 --@stage not_null_checks
 -- One CHECK per table over its hash columns, NOT VALID (an instant); a NULL left aborts here,
