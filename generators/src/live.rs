@@ -243,9 +243,7 @@ pub fn split_live(world: &World, live_hours: u32) -> Result<LiveWorld, LiveError
     if live_hours == 0 {
         return Err(LiveError::NoLiveHours);
     }
-    let mut hours: Vec<DateTime<Utc>> = world.feature_snapshot.iter().map(|f| f.hour_ts).collect();
-    hours.sort();
-    hours.dedup();
+    let hours = world.feature_hours();
     let live = live_hours as usize;
     if hours.len() <= live {
         return Err(LiveError::TooFewHours {

@@ -487,3 +487,14 @@ pub struct World {
     /// `risk_event`
     pub risk_event: Vec<RiskEvent>,
 }
+
+impl World {
+    /// The world's hours (those with feature snapshots), in order, each once.
+    pub fn feature_hours(&self) -> Vec<DateTime<Utc>> {
+        let mut hours: Vec<DateTime<Utc>> =
+            self.feature_snapshot.iter().map(|f| f.hour_ts).collect();
+        hours.sort();
+        hours.dedup();
+        hours
+    }
+}

@@ -103,6 +103,17 @@ pub enum SeedError {
     },
 }
 
+impl SeedError {
+    /// The database's own error where there is one (a COPY the server refused), else the
+    /// message as a protocol error: for callers whose writes are sqlx transactions.
+    pub fn into_sqlx(self) -> sqlx::Error {
+        match self {
+            SeedError::Copy { source, .. } => source,
+            other => sqlx::Error::Protocol(other.to_string()),
+        }
+    }
+}
+
 /// How to seed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeedOptions {
@@ -292,6 +303,16 @@ pub async fn copy_table(
     conn: &mut PgConnection,
     table: &(dyn CopyTable + Sync),
 ) -> Result<u64, SeedError> {
+    copy_table_into(conn, table, &table.copy_statement()).await
+}
+
+/// [`copy_table`] through another COPY statement (same columns, another target such as a
+/// temporary table of the same shape).
+pub async fn copy_table_into(
+    conn: &mut PgConnection,
+    table: &(dyn CopyTable + Sync),
+    statement: &str,
+) -> Result<u64, SeedError> {
     let name = table.table();
     let sent = table.row_count() as u64;
     if sent == 0 {
@@ -301,10 +322,7 @@ pub async fn copy_table(
         table: name,
         source,
     };
-    let mut copy = conn
-        .copy_in_raw(&table.copy_statement())
-        .await
-        .map_err(copy_err)?;
+    let mut copy = conn.copy_in_raw(statement).await.map_err(copy_err)?;
     let mut buf = String::with_capacity(CHUNK_BYTES + 4096);
     let mut row = 0;
     let total = table.row_count();

@@ -359,12 +359,7 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     writeln!(out, "world: {desc}")?;
     writeln!(out, "scenario: {}", scenario_name(args.scenario))?;
     let world = harness::run::build_world(&source)?;
-    let hours = world
-        .feature_snapshot
-        .iter()
-        .map(|f| f.hour_ts)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len() as u32;
+    let hours = u32::try_from(world.feature_hours().len())?;
     let live = args.writers.map(|n| LiveConfig {
         writers: harness::writers::WriterOptions {
             writers: usize::from(n),
@@ -840,11 +835,7 @@ fn fault_hook_from_env() -> Result<Option<std::sync::Arc<migrations::FaultHook>>
         return Ok(None);
     };
     let known = migrations::fault_points();
-    let matches = |p: &String| match point.strip_suffix('*') {
-        Some(prefix) => p.starts_with(prefix),
-        None => *p == point,
-    };
-    if !known.iter().any(matches) {
+    if !known.iter().any(|p| migrations::point_matches(&point, p)) {
         anyhow::bail!(
             "HARNESS_FAULT_POINT={point} names no fault point of this migration ({} points, e.g. {} or {})",
             known.len(),

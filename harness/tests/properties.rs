@@ -829,13 +829,7 @@ const LIVE_RATE: f64 = 200.0;
 /// migration runs; nothing acknowledged may be lost and the audit must pass afterwards.
 async fn live_case(case: WorldCase) -> Outcome {
     let sim = case.simulate().map_err(fail("simulate"))?;
-    let hours = sim
-        .world
-        .feature_snapshot
-        .iter()
-        .map(|f| f.hour_ts)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len() as u32;
+    let hours = u32::try_from(sim.world.feature_hours().len()).map_err(fail("hours"))?;
     let live_hours = (hours / 2).max(1);
     let replay =
         format!("--writers {LIVE_WRITERS} --write-rate {LIVE_RATE} --live-hours {live_hours}");

@@ -84,6 +84,14 @@ struct ArmedPoint {
     fired: bool,
 }
 
+/// Whether fault point `point` is named by `pattern`: its exact name, or a prefix ending in `*`.
+pub fn point_matches(pattern: &str, point: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => point.starts_with(prefix),
+        None => pattern == point,
+    }
+}
+
 /// Faults armed per step and per point, each firing once (test-only; public so the harness can
 /// reproduce the seed log's scenario and the fault-point tests can drive the CLI).
 #[derive(Debug, Default)]
@@ -144,13 +152,9 @@ impl FaultHook {
     /// The action armed at `point` (marking it fired), if any.
     pub(crate) fn take_point(&self, point: &str) -> Option<PointAction> {
         let mut points = self.points.lock().ok()?;
-        let p = points.iter_mut().find(|p| {
-            !p.fired
-                && match p.pattern.strip_suffix('*') {
-                    Some(prefix) => point.starts_with(prefix),
-                    None => p.pattern == point,
-                }
-        })?;
+        let p = points
+            .iter_mut()
+            .find(|p| !p.fired && point_matches(&p.pattern, point))?;
         p.fired = true;
         Some(p.action.clone())
     }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 pub use contract::{StepName, StepStatus, LOCK_NAME, LOCK_REASON, PHASE_1B, PHASE_1C};
 pub use error::MigrationError;
-pub use fault::{FaultHook, FaultKind, FaultPoint, PointAction};
+pub use fault::{point_matches, FaultHook, FaultKind, FaultPoint, PointAction};
 pub use gate::{
     gate_failures, GateCheck, GateConfirmation, GateError, GateVerdict, StaticGate,
     ValidationFuture, ValidationGate,

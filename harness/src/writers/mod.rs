@@ -145,11 +145,6 @@ impl WriterLog {
     pub fn acknowledged(&self) -> std::collections::HashSet<UnitRef> {
         self.acks.iter().map(|a| a.unit).collect()
     }
-
-    /// Failures that were not retried (the unit is lost to the writer, not to the database).
-    pub fn final_failures(&self) -> impl Iterator<Item = &WriteFailure> {
-        self.failures.iter().filter(|f| !f.retried)
-    }
 }
 
 /// Running writers.
@@ -380,10 +375,7 @@ async fn write_unit(conn: &mut PgConnection, unit: &WriteUnit) -> Result<(), sql
         }
         generators::seed::copy_table(&mut tx, table)
             .await
-            .map_err(|e| match e {
-                generators::SeedError::Copy { source, .. } => source,
-                other => sqlx::Error::Protocol(other.to_string()),
-            })?;
+            .map_err(generators::SeedError::into_sqlx)?;
     }
     let (mut orders, mut lots) = (Progress::default(), Progress::default());
     for u in &unit.updates {

@@ -7,7 +7,6 @@
 //! database is a lost write (or a lost seed row), a row the database has beyond the expected
 //! ones is a write nobody acknowledged (or a changed fact: then it shows on both sides).
 
-use generators::copy::CopyTable;
 use generators::World;
 use sqlx::{Connection, PgConnection, Row};
 
@@ -83,30 +82,6 @@ pub struct VerifyError {
     pub source: sqlx::Error,
 }
 
-/// A table's rows COPYed into a temporary table instead of the table itself.
-struct Redirected<'a> {
-    rows: &'a (dyn CopyTable + Sync),
-    statement: String,
-}
-
-impl CopyTable for Redirected<'_> {
-    fn table(&self) -> &'static str {
-        self.rows.table()
-    }
-    fn columns(&self) -> &'static [&'static str] {
-        self.rows.columns()
-    }
-    fn row_count(&self) -> usize {
-        self.rows.row_count()
-    }
-    fn write_rows(&self, range: std::ops::Range<usize>, out: &mut String) {
-        self.rows.write_rows(range, out)
-    }
-    fn copy_statement(&self) -> String {
-        self.statement.clone()
-    }
-}
-
 /// Compare the database's canonical tables with `expected`, table by table.
 pub async fn verify_acknowledged(
     conn: &mut PgConnection,
@@ -129,21 +104,11 @@ pub async fn verify_acknowledged(
         .execute(&mut *tx)
         .await
         .map_err(err(name))?;
-        let into = Redirected {
-            rows: t,
-            statement: format!("COPY {tmp} ({cols}) FROM STDIN"),
-        };
-        generators::seed::copy_table(&mut tx, &into)
+        generators::seed::copy_table_into(&mut tx, t, &format!("COPY {tmp} ({cols}) FROM STDIN"))
             .await
-            .map_err(|e| match e {
-                generators::SeedError::Copy { source, .. } => VerifyError {
-                    table: name,
-                    source,
-                },
-                other => VerifyError {
-                    table: name,
-                    source: sqlx::Error::Protocol(other.to_string()),
-                },
+            .map_err(|e| VerifyError {
+                table: name,
+                source: e.into_sqlx(),
             })?;
         let row = sqlx::query(&format!(
             "WITH missing AS (SELECT * FROM {tmp} EXCEPT ALL SELECT {cols} FROM {name}),
