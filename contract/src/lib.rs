@@ -10,10 +10,24 @@
 //!
 //! The meaning of each name is described in `docs/CONTRACT.md` of this repository.
 
-#![warn(missing_docs)]
+pub mod gate;
 
 use std::fmt;
 use std::str::FromStr;
+
+/// Phase 1A, the state every party starts from: the baseline schema and the hash-canon
+/// functions, in order, as (name, SQL). The generators write worlds into it, the migration
+/// transforms it and the checks read it, so it belongs to none of them.
+pub const PHASE_1A_SCRIPTS: &[(&str, &str)] = &[
+    (
+        "phase_1a/001_baseline.sql",
+        include_str!("../sql/phase_1a/001_baseline.sql"),
+    ),
+    (
+        "phase_1a/002_hash_functions.sql",
+        include_str!("../sql/phase_1a/002_hash_functions.sql"),
+    ),
+];
 
 /// The `migration_lock` table.
 pub const LOCK_TABLE: &str = "migration_lock";

@@ -1,5 +1,5 @@
 //! The world's rows: one struct per Phase 1A table of
-//! `migrations/sql/phase_1a/001_baseline.sql`, fields named and ordered as its columns.
+//! `contract/sql/phase_1a/001_baseline.sql`, fields named and ordered as its columns.
 //!
 //! Numerics are `rust_decimal::Decimal` kept at their column scale (8 for `numeric(20,8)`, 4
 //! for `numeric(10,4)`), timestamps `DateTime<Utc>`. Text columns with a closed vocabulary are

@@ -6,7 +6,7 @@ use generators::hash_vectors::{sql_of, VECTORS};
 
 #[tokio::test]
 async fn every_vector_hashes_to_its_expected_value_in_sql() {
-    let db = harness::TestDb::new()
+    let db = provision::TestDb::new()
         .await
         .unwrap_or_else(|e| panic!("provisioning: {e}"));
     let mut conn = db.connect().await.unwrap_or_else(|e| panic!("{e}"));

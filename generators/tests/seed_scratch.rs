@@ -2,21 +2,21 @@
 //! over the seeded rows: hashes, fee and slippage formulas, ledger continuity, FIFO lots,
 //! hourly states, risk gate, cluster cap, walk-forward.
 //!
-//! Each test seeds into its own database cloned from the harness's Phase 1A template (the
+//! Each test seeds into its own database cloned from the Phase 1A template of crate `provision` (the
 //! seeding throughput is measured by `cargo bench -p benches --bench seed`).
 
 use generators::{
     fixture_world, generate, seed_world, seed_world_with, SeedOptions, World, WorldParams,
 };
-use harness::TestDb;
+use provision::TestDb;
 use sqlx::{Connection, PgConnection, Row};
 
 /// The SQL form of the hash canon's timestamp.
 const TS: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#;
 
-/// A fresh database with the Phase 1A schema, cloned from the harness's template on the
+/// A fresh database with the Phase 1A schema, cloned from the Phase 1A template on the
 /// test process's server (native cluster, container, or `HARNESS_DATABASE_URL`): these tests
-/// always run, and a missing TimescaleDB fails them with the harness's explanation.
+/// always run, and a missing TimescaleDB fails them with the provisioning library's explanation.
 struct Scratch {
     db: TestDb,
     conn: PgConnection,

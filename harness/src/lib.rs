@@ -1,24 +1,21 @@
-//! The harness: hands every test a fresh, real TimescaleDB database and runs the migration
-//! under test against generated worlds.
+//! The harness application: runs the migration under test against generated worlds, judged
+//! by the audit, and reports on it. Provisioning is crate [`provision`] (re-exported here with
+//! its modules, so `harness::TestDb` still works); the migration's states as fixtures are
+//! crate `fixtures`.
 //!
-//! * [`provision`]: servers (native, docker, external) behind one [`provision::Server`] trait;
-//! * [`template`]: template databases named by content hash, cloned per test;
-//! * [`testdb`]: the per-test [`TestDb`] and its rstest fixture [`testdb::db`];
+//! * [`run`]: seed, migrate (with [`gate`]'s audit gate), verify, keep what failed;
+//! * [`report`]: the implementation log, gathered from the database and rendered;
+//! * [`fingerprint`]: a content hash of a database, equal for equal data;
 //! * [`doctor`]: what can serve here, and how fast;
 //! * [`writers`]: the trading system writing while the migration runs, and the proof that
 //!   nothing it was told was written got lost.
 
 pub mod doctor;
-pub mod error;
 pub mod fingerprint;
 pub mod gate;
-pub mod provision;
-pub mod redact;
 pub mod report;
 pub mod run;
-pub mod template;
-pub mod testdb;
 pub mod writers;
 
-pub use error::ProvisionError;
-pub use testdb::{db, shared_server, TestDb};
+pub use provision;
+pub use provision::{db, error, redact, shared_server, template, testdb, ProvisionError, TestDb};

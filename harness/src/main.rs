@@ -17,9 +17,16 @@ use migrations::RunOutcome;
     about = "Invariant-checking harness for the Phase 1 TimescaleDB migration"
 )]
 struct Cli {
-    /// auto | native | docker | external
-    #[arg(long, global = true, env = "HARNESS_BACKEND", default_value = "auto")]
-    backend: String,
+    /// Where databases come from (every subcommand that makes one honours it).
+    #[arg(
+        long,
+        global = true,
+        env = "HARNESS_BACKEND",
+        value_enum,
+        default_value_t = Backend::Auto,
+        ignore_case = true
+    )]
+    backend: Backend,
     /// A PostgreSQL URL (postgres://user[:password]@host[:port]/database). For `run`, `doctor`
     /// and `serve` with the external backend: the server the harness creates and drops its own
     /// databases on. For `validate`: the database to audit itself (read-only).
@@ -148,16 +155,35 @@ enum Command {
     Migrate(MigrateArgs),
     /// Print what can serve databases here and how fast: one `key: value` line per fact.
     Doctor,
-    /// Stop native servers kept for failed tests (and any left by killed runs).
+    /// Stop native servers kept for failed tests (and any left by killed runs); with
+    /// --database-url, drop the databases dead runs of this machine left on that server.
     Reap,
     /// Start a throw-away server with a fresh TimescaleDB database, print `database: <url>`,
     /// and keep it until stdin closes or Ctrl-C; then stop it and remove its data.
     Serve,
 }
 
+/// `--backend` / `HARNESS_BACKEND`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// external with a URL, else native if TimescaleDB is installed, else docker
+    Auto,
+    /// a private local cluster from the PostgreSQL server binaries
+    Native,
+    /// a TimescaleDB container
+    Docker,
+    /// the server named by --database-url
+    External,
+}
+
 fn choice(cli: &Cli) -> Result<BackendChoice> {
     Ok(BackendChoice {
-        kind: cli.backend.parse::<BackendKind>()?,
+        kind: match cli.backend {
+            Backend::Auto => BackendKind::Auto,
+            Backend::Native => BackendKind::Native,
+            Backend::Docker => BackendKind::Docker,
+            Backend::External => BackendKind::External,
+        },
         database_url: cli.database_url.clone().filter(|s| !s.trim().is_empty()),
     })
 }
@@ -200,9 +226,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Serve => {
-            let server = harness::shared_server().await?;
-            let db = harness::TestDb::from_template(&harness::template::TemplateSpec::phase_1a())
-                .await?;
+            let server: std::sync::Arc<dyn harness::provision::Server> =
+                std::sync::Arc::from(choice(&cli)?.start().await?);
+            let db = harness::TestDb::on_server(
+                server.clone(),
+                &harness::template::TemplateSpec::phase_1a(),
+            )
+            .await?;
             println!("database: {}", db.url());
             let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
             let mut line = String::new();
@@ -215,8 +245,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Reap => {
-            let (base, _) = native::base_dir();
-            let n = native::reap_all(&base.join("harness-pg/run"));
+            let c = choice(&cli)?;
+            let mut n = 0;
+            if matches!(c.kind, BackendKind::Auto | BackendKind::Native) {
+                let (base, _) = native::base_dir();
+                n += native::reap_all(&base.join("harness-pg/run"));
+            }
+            let external = match (c.kind, &c.database_url) {
+                (BackendKind::Auto | BackendKind::External, Some(url)) => Some(url),
+                (BackendKind::External, None) => {
+                    return Err(harness::ProvisionError::ExternalWithoutUrl.into())
+                }
+                _ => None,
+            };
+            if let Some(url) = external {
+                let server = harness::provision::external::ExternalServer::attach(url).await?;
+                let r = harness::provision::external::reap_dead_runs(&server).await?;
+                for name in &r.dropped {
+                    println!("dropped: {name}");
+                }
+                println!(
+                    "left: {} of live runs, {} of other machines, {} unstamped",
+                    r.alive, r.other_hosts, r.unstamped
+                );
+                n += r.dropped.len();
+            }
             println!("reaped: {n}");
             Ok(ExitCode::SUCCESS)
         }
@@ -383,8 +436,20 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         live,
         stop_after: args.stop_after,
     };
+    let hook = fault_hook_from_env()?;
     let server = std::sync::Arc::from(choice(cli)?.start().await?);
-    let report = harness::run::run_with(server, &world, &config).await?;
+    let report = match harness::run::run_with_hook(server, &world, &config, hook).await {
+        Ok(report) => report,
+        Err(harness::run::RunError::Kept { database, source }) => {
+            // Every failed run keeps its database and says how to get it back.
+            writeln!(out, "error: {source}")?;
+            writeln!(out, "database: {database}")?;
+            writeln!(out, "result: FAILED")?;
+            writeln!(out, "replay: {}", replay_command(args))?;
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     print_report(out, &report)?;
     if let (Some(path), Some(l)) = (&args.writer_log, &report.live) {
         write_writer_log(path, &l.log)?;
@@ -826,7 +891,7 @@ fn print_live(out: &mut dyn Write, l: &harness::run::LiveRun) -> std::io::Result
     }
 }
 
-/// `HARNESS_FAULT_POINT=<point>` (test hook): `migrate` stops at that fault point (exact name,
+/// `HARNESS_FAULT_POINT=<point>` (test hook): `run` and `migrate` stop at that fault point (exact name,
 /// or a prefix ending in `*`), prints `fault point reached: <name> backend_pid=<pid>` and waits
 /// for a line on stdin (or its end) before it goes on, so a test can kill it, terminate its
 /// backend or crash the server while the migration stands exactly there.

@@ -17,13 +17,6 @@ use crate::writers::verify::{verify_acknowledged, Verification};
 use crate::writers::{UnitRef, WriterLog, Writers};
 use crate::TestDb;
 
-/// Seeding into a fresh clone of the Phase 1A template: COPY without the per-row foreign-key
-/// triggers, then every foreign key verified by one set-based statement in the same
-/// transaction (2x faster on the default world; a dangling reference still fails the seed).
-const BULK_SEED: generators::SeedOptions = generators::SeedOptions {
-    verify_foreign_keys_in_bulk: true,
-};
-
 /// Which world to seed.
 #[derive(Debug, Clone)]
 pub enum WorldSource {
@@ -79,6 +72,18 @@ pub enum RunError {
     /// Verifying the acknowledged writes failed.
     #[error("live writers: {0}")]
     Verify(crate::writers::verify::VerifyError),
+    /// `HARNESS_FAULT_POINT` with the seed-log scenario, which injects its own faults.
+    #[error("a fault point cannot be set with --scenario seed-log, which injects its own faults")]
+    HookConflict,
+    /// The run failed after its database existed; the database is kept, here.
+    #[error("{source}")]
+    Kept {
+        /// The kept database's URL, password redacted.
+        database: String,
+        /// Why the run failed.
+        #[source]
+        source: Box<RunError>,
+    },
     /// A migration phase failed.
     #[error("{phase}: {source}")]
     Migration {
@@ -304,6 +309,18 @@ pub async fn run_with(
     world: &World,
     config: &RunConfig,
 ) -> Result<RunReport, RunError> {
+    run_with_hook(server, world, config, None).await
+}
+
+/// [`run_with`], with a fault hook for the migration (the CLI's `HARNESS_FAULT_POINT`; the
+/// seed-log scenario brings its own and refuses a second). A failure after the database exists
+/// keeps it and says where ([`RunError::Kept`]): a failed run is never cleaned away.
+pub async fn run_with_hook(
+    server: Arc<dyn Server>,
+    world: &World,
+    config: &RunConfig,
+    hook: Option<Arc<FaultHook>>,
+) -> Result<RunReport, RunError> {
     let t0 = Instant::now();
     let scenario = config.scenario;
     let live_world = match &config.live {
@@ -312,18 +329,14 @@ pub async fn run_with(
         )),
         None => None,
     };
+    if hook.is_some() && scenario == Scenario::SeedLog {
+        return Err(RunError::HookConflict);
+    }
     let seeded = live_world.as_ref().map_or(world, |l| &l.seeded);
     let db = TestDb::on_server(server, &TemplateSpec::phase_1a()).await?;
-    let mut conn = db.connect().await?;
-    let stats = generators::seed_world_with(&mut conn, seeded, &BULK_SEED).await?;
-    info!(
-        rows = stats.total_rows,
-        ms = stats.elapsed.as_millis(),
-        "world seeded"
-    );
     let mut report = RunReport {
         row_counts: seeded.row_counts(),
-        seed_time: stats.elapsed,
+        seed_time: Duration::ZERO,
         phase_1b_time: Duration::ZERO,
         attempts: Vec::new(),
         audit: None,
@@ -333,13 +346,43 @@ pub async fn run_with(
         live: None,
         db,
     };
+    match drive(&mut report, seeded, config, &live_world, hook, t0).await {
+        Ok(()) => Ok(report),
+        Err(source) => {
+            report.db.keep_quietly();
+            Err(RunError::Kept {
+                database: report.db.url(),
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
+/// Everything after the database exists: seed, writers, migration, verification.
+async fn drive(
+    report: &mut RunReport,
+    seeded: &World,
+    config: &RunConfig,
+    live_world: &Option<Arc<LiveWorld>>,
+    hook: Option<Arc<FaultHook>>,
+    t0: Instant,
+) -> Result<(), RunError> {
+    let scenario = config.scenario;
+    let mut conn = report.db.connect().await?;
+    let stats = generators::seed_world_with(&mut conn, seeded, &fixtures::SEED_OPTIONS).await?;
+    info!(
+        rows = stats.total_rows,
+        ms = stats.elapsed.as_millis(),
+        "world seeded"
+    );
+    report.seed_time = stats.elapsed;
     if config.stop_after == Some(StopAfter::Seed) {
         let _ = conn.close().await;
         report.total_time = t0.elapsed();
-        return Ok(report);
+        return Ok(());
     }
     let deadlocks_before = server_deadlocks(&mut conn).await;
-    let writers = match (&config.live, &live_world) {
+    let writers = match (&config.live, live_world) {
         (Some(l), Some(lw)) => {
             let w = Writers::start(report.db.connect_options(), lw.clone(), &l.writers)
                 .await
@@ -358,17 +401,20 @@ pub async fn run_with(
     ));
     let opts = RunOptions {
         gate: Some(gate.clone()),
-        fault: (scenario == Scenario::SeedLog).then(|| Arc::new(FaultHook::seed_log_scenario())),
+        fault: match scenario {
+            Scenario::SeedLog => Some(Arc::new(FaultHook::seed_log_scenario())),
+            _ => hook,
+        },
         stop_after: match config.stop_after {
             Some(StopAfter::Step(s)) => Some(s),
             _ => None,
         },
         ..RunOptions::default()
     };
-    let migrated = migrate(&mut conn, &opts, scenario, config.stop_after, &mut report).await;
+    let migrated = migrate(&mut conn, &opts, scenario, config.stop_after, report).await;
     report.migration_time = tm.elapsed();
     let migration_ended = Utc::now();
-    if let (Some(w), Some(l), Some(lw)) = (writers, &config.live, &live_world) {
+    if let (Some(w), Some(l), Some(lw)) = (writers, &config.live, live_world) {
         let log = w.stop().await.map_err(RunError::Writers)?;
         report.live = Some(
             finish_live(
@@ -376,7 +422,7 @@ pub async fn run_with(
                 l,
                 lw,
                 log,
-                &report,
+                report,
                 migration_started,
                 migration_ended,
                 deadlocks_before,
@@ -388,7 +434,7 @@ pub async fn run_with(
     let _ = conn.close().await;
     report.audit = gate.last_audit();
     report.total_time = t0.elapsed();
-    Ok(report)
+    Ok(())
 }
 
 /// Phase 1B, the scenario's Revision A history, then Phase 1C attempts (the seed log's history
@@ -524,37 +570,10 @@ async fn finish_live(
     })
 }
 
-/// A template holding `world` seeded and fully migrated (Phase 1B + Phase 1C, real gate), so
+/// A template holding `world` seeded and fully migrated with the audit gate at STEP_8, so
 /// tests that need a migrated database clone it in milliseconds instead of migrating each time.
-/// Named by the world's content fingerprint and the migration SQL's hash.
 pub fn migrated_template(world: Arc<World>) -> crate::template::TemplateSpec {
-    let key = format!(
-        "migrated:{}:{}",
-        world.fingerprint(),
-        migrations::sql_fingerprint()
-    );
-    crate::template::TemplateSpec::phase_1a_with(
-        key,
-        Arc::new(move |conn| {
-            let world = world.clone();
-            Box::pin(async move {
-                generators::seed_world_with(conn, &world, &BULK_SEED)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                migrations::apply_phase_1b(conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let outcome = migrations::run_phase_1c(conn, &crate::gate::audit_options())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if outcome.completed() {
-                    Ok(())
-                } else {
-                    Err("Phase 1C did not complete".to_string())
-                }
-            })
-        }),
-    )
+    fixtures::migrated(world, Arc::new(crate::gate::AuditGate::new()))
 }
 
 /// The fixture world, built once per process.

@@ -470,3 +470,271 @@ fn migrate_never_prints_a_password() {
         assert!(!out.contains("SECRET"), "the password leaked: {out}");
     }
 }
+
+#[test]
+fn killed_process_leaves_no_server_behind() {
+    // `harness serve` owns a server; SIGKILL it and the guardian must stop the server and
+    // remove its directory.
+    let exe = env!("CARGO_BIN_EXE_harness");
+    let mut child = std::process::Command::new(exe)
+        .arg("serve")
+        .env("HARNESS_BACKEND", "native")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.starts_with("database: postgres://"), "{line}");
+    let (base, _) = harness::provision::native::base_dir();
+    let run_dir = std::fs::read_dir(base.join("harness-pg/run"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            std::fs::read_to_string(p.join("owner"))
+                .is_ok_and(|o| o.split_whitespace().next() == Some(&child.id().to_string()))
+        })
+        .expect("the serve process's run directory");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while run_dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!run_dir.exists(), "guardian removed {}", run_dir.display());
+}
+
+#[test]
+fn backend_is_a_value_enum_and_serve_honours_it() {
+    for (args, env) in [
+        (vec!["serve", "--backend", "bogus"], vec![]),
+        (vec!["serve"], vec![("HARNESS_BACKEND", "bogus")]),
+        (vec!["run", "--fixture", "--backend", "podman"], vec![]),
+    ] {
+        let (code, out) = harness_with(&args, &env);
+        assert_eq!(code, Some(2), "{args:?} {env:?}: {out}");
+        assert!(
+            out.contains("possible values: auto, native, docker, external"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.contains("database:"), "no server started: {out}");
+    }
+    // `serve --backend external` makes its database on the server named by URL, not on a
+    // native server of its own.
+    let own = OwnServer::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["serve", "--backend", "external", "--database-url"])
+        .arg(own.url("postgres"))
+        .env("HARNESS_LOG", "error")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn harness serve: {e}"));
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("stdout")));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap_or_else(|e| panic!("{e}"));
+    assert!(line.starts_with("database: postgres://"), "{line}");
+    let port = own.server.port().to_string();
+    assert!(
+        line.contains(&port),
+        "served on the external server (port {port}): {line}"
+    );
+    let served = db_name(line.trim());
+    assert!(own.databases().contains(&served), "{served} exists there");
+    drop(child.stdin.take());
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "{status}");
+    assert!(
+        !own.databases().contains(&served),
+        "{served} dropped when serve ends"
+    );
+}
+
+/// `harness run` paused at `point` (HARNESS_FAULT_POINT) on `own`'s server: the child and the
+/// backend pid of its migration connection.
+// The child is returned to the caller, which waits for it.
+#[allow(clippy::zombie_processes)]
+fn run_paused_at(own: &OwnServer, point: &str) -> (std::process::Child, i32, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            "--seed",
+            "3",
+            "--accounts",
+            "2",
+            "--instruments",
+            "2",
+            "--hours",
+            "12",
+            "--fills",
+            "30",
+            "--backend",
+            "external",
+            "--database-url",
+        ])
+        .arg(own.url("postgres"))
+        .env("HARNESS_LOG", "error")
+        .env("HARNESS_FAULT_POINT", point)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn harness run: {e}"));
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("stdout")));
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap_or_else(|e| panic!("{e}"));
+        if n == 0 {
+            let status = child.wait();
+            panic!("run ended ({status:?}) before {point}: {lines:#?}");
+        }
+        lines.push(line.trim_end().to_string());
+        if let Some(rest) = line.trim().strip_prefix("fault point reached: ") {
+            let pid = rest
+                .rsplit_once("backend_pid=")
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or_else(|| panic!("{line}"));
+            // the rest of stdout is read by whoever waits for the child
+            child.stdout = Some(out.into_inner());
+            return (child, pid, lines);
+        }
+    }
+}
+
+/// The database name of a `postgres://...` URL (its query may hold a socket path).
+fn db_name(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or_default();
+    path.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+impl OwnServer {
+    /// Names of the harness's non-template databases on this server.
+    fn databases(&self) -> Vec<String> {
+        self.query(
+            "SELECT datname::text FROM pg_database \
+              WHERE datname LIKE 'harness\\_%' AND datname NOT LIKE 'harness\\_tmpl\\_%'",
+        )
+    }
+
+    fn query(&self, sql: &str) -> Vec<String> {
+        let url = self.url("postgres");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let rows: Vec<String> = sqlx::query_scalar(sql)
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows
+        })
+    }
+}
+
+#[test]
+fn a_run_whose_connection_dies_in_phase_1b_keeps_its_database_and_prints_the_replay() {
+    let own = OwnServer::start();
+    let (mut child, pid, _) = run_paused_at(&own, "phase_1b/004_backfill.sql/begin");
+    own.query(&format!("SELECT pg_terminate_backend({pid})::text"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+    std::io::Write::write_all(&mut stdin, b"\n").unwrap_or_else(|e| panic!("{e}"));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Phase 1B"), "says where it failed: {text}");
+    assert!(text.contains("result: FAILED"), "{text}");
+    assert!(
+        text.contains(
+            "replay: harness run --seed 3 --accounts 2 --instruments 2 --hours 12 --fills 30"
+        ),
+        "{text}"
+    );
+    let name = db_name(&kept_database(&text));
+    assert!(own.databases().contains(&name), "{name} kept: {text}");
+}
+
+#[test]
+fn reap_drops_the_database_a_killed_run_left_on_an_external_server() {
+    let own = OwnServer::start();
+    let (mut child, _, _) = run_paused_at(&own, "STEP_3_REVISED_M6/begin");
+    let before = own.databases();
+    assert_eq!(before.len(), 1, "{before:?}");
+    child.kill().unwrap_or_else(|e| panic!("{e}"));
+    child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        own.databases(),
+        before,
+        "SIGKILL leaves the database behind"
+    );
+    let url = own.url("postgres");
+    let (code, out) = harness(&["reap", "--backend", "external", "--database-url", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("dropped: {}", before[0])), "{out}");
+    assert!(out.contains("reaped: 1"), "{out}");
+    assert!(own.databases().is_empty(), "{out}");
+    let (code, out) = harness(&["reap", "--backend", "external", "--database-url", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("reaped: 0"),
+        "a second reap finds nothing: {out}"
+    );
+}
+
+#[test]
+fn reap_leaves_a_live_runs_database_alone() {
+    let own = OwnServer::start();
+    let (mut child, _, _) = run_paused_at(&own, "STEP_3_REVISED_M6/begin");
+    let url = own.url("postgres");
+    let (code, out) = harness(&["reap", "--backend", "external", "--database-url", &url]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("reaped: 0") && out.contains("left: 1 of live runs"),
+        "{out}"
+    );
+    assert_eq!(own.databases().len(), 1);
+    child.kill().unwrap_or_else(|e| panic!("{e}"));
+    child.wait().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn no_command_prints_a_password() {
+    for url in [
+        "postgres://alice@127.0.0.1:1/x?password=SECRET",
+        "postgres://alice:SECRET@127.0.0.1:1/x",
+    ] {
+        for args in [
+            vec!["migrate", url],
+            vec!["validate", url],
+            vec![
+                "run",
+                "--fixture",
+                "--backend",
+                "external",
+                "--database-url",
+                url,
+            ],
+            vec!["serve", "--backend", "external", "--database-url", url],
+            vec!["reap", "--backend", "external", "--database-url", url],
+            vec!["doctor", "--backend", "external", "--database-url", url],
+        ] {
+            let (code, out) = harness(&args);
+            assert_ne!(code, Some(0), "{args:?}: {out}");
+            assert!(
+                out.contains("127.0.0.1:1"),
+                "{args:?} names the server: {out}"
+            );
+            assert!(
+                !out.contains("SECRET"),
+                "{args:?}: the password leaked: {out}"
+            );
+        }
+    }
+}

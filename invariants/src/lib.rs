@@ -11,10 +11,9 @@
 //! detail jsonb`; the runner counts the rows and keeps a deterministic sample ordered by
 //! (rule, account_id, key, detail).
 
-#![warn(missing_docs)]
-
 pub mod audit;
 pub mod corruptions;
+pub mod gate;
 pub mod migration_state;
 pub mod parity;
 mod runner;
@@ -23,6 +22,7 @@ pub mod template;
 
 pub use audit::{audit, audit_within, Audit, AuditPurpose, Confirmation, GridFigures};
 pub use contract::{CHECK_NAMES, EVENT_TABLES};
+pub use gate::AuditGate;
 pub use runner::{
     check_rules, check_sql, explain_check, load_catalog, render_check, run_check, run_checks,
     run_checks_parallel, run_checks_within,

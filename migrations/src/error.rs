@@ -10,6 +10,7 @@ pub enum MigrationError {
     Connect {
         /// The URL with any password redacted.
         url: String,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
@@ -103,6 +104,7 @@ pub enum MigrationError {
     Database {
         /// What the runner was doing.
         context: &'static str,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },

@@ -8,7 +8,6 @@
 
 mod error;
 mod fault;
-mod gate;
 mod phases;
 mod runner;
 mod sql;
@@ -18,13 +17,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use contract::{StepName, StepStatus, LOCK_NAME, LOCK_REASON, PHASE_1B, PHASE_1C};
-pub use error::MigrationError;
-pub use fault::{point_matches, FaultHook, FaultKind, FaultPoint, PointAction};
-pub use gate::{
+pub use contract::gate::{
     gate_failures, GateCheck, GateConfirmation, GateError, GateVerdict, StaticGate,
     ValidationFuture, ValidationGate,
 };
+pub use contract::{StepName, StepStatus, LOCK_NAME, LOCK_REASON, PHASE_1B, PHASE_1C};
+pub use error::MigrationError;
+pub use fault::{point_matches, FaultHook, FaultKind, FaultPoint, PointAction};
 pub use phases::{
     apply_phase_1a, apply_revision_a_m6_partial, connect, lock_state, step_log, LockState,
     StepLogRow,

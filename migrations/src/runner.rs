@@ -28,12 +28,12 @@ use tracing::{info, warn};
 
 use crate::error::{ctx, db_message, MigrationError};
 use crate::fault::{FaultKind, FaultPoint, PointAction};
-use crate::gate::gate_failures;
 use crate::phases::{lock_state, new_run_id, relation_exists};
 use crate::sql::{concurrent_index_name, parse_stages, Stage, StageKind};
 use crate::{
     step, RunOptions, RunOutcome, StageRecord, StepName, StepRecord, StepStatus, PHASE_1B, PHASE_1C,
 };
+use contract::gate::gate_failures;
 use contract::EVENT_TABLES;
 
 /// Key of the runner's session-level advisory lock (per database).

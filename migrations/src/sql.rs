@@ -14,17 +14,8 @@
 
 use sha2::{Digest, Sha256};
 
-/// Phase 1A: the baseline schema and the hash-canon functions, in order.
-pub const PHASE_1A_SCRIPTS: &[(&str, &str)] = &[
-    (
-        "phase_1a/001_baseline.sql",
-        include_str!("../sql/phase_1a/001_baseline.sql"),
-    ),
-    (
-        "phase_1a/002_hash_functions.sql",
-        include_str!("../sql/phase_1a/002_hash_functions.sql"),
-    ),
-];
+/// Phase 1A: the baseline schema and the hash-canon functions, in order (the contract's).
+pub use contract::PHASE_1A_SCRIPTS;
 
 /// Phase 1B (`phase_1b_schema`): its steps, in order, each logged as its own step.
 pub const PHASE_1B_SCRIPTS: &[(&str, &str)] = &[

@@ -5,20 +5,66 @@
 //! Rows are built from the migrated data with INSERT ... SELECT or from rows picked by a query,
 //! so the tests hold for any world with the fixture's features, not for hard-coded ids.
 
-use harness::TestDb;
+use std::sync::{Arc, OnceLock};
+
+use generators::World;
+use migrations::{GateVerdict, RunOptions, StaticGate};
+use provision::{TemplateSpec, TestDb};
 use rstest::rstest;
 use sqlx::{Connection, PgConnection};
 
 // Setup ---------------------------------------------------------------------------------------
 
-/// A clone of the fixture world after Phase 1B and Phase 1C (real validation gate): the
-/// migration runs once per process into a template, each test clones it in milliseconds.
+/// The fixture world, generated once per process.
+fn fixture_world() -> Arc<World> {
+    static WORLD: OnceLock<Arc<World>> = OnceLock::new();
+    WORLD
+        .get_or_init(|| Arc::new(generators::fixture_world()))
+        .clone()
+}
+
+/// A clone of the fixture world after Phase 1B and Phase 1C: the migration runs once per
+/// process into a template, each test clones it in milliseconds. STEP_8's gate passes
+/// statically: these tests are about the triggers, and the oracle's verdict on this same
+/// migrated world is tested by crate `invariants` (a migrations test cannot depend on it).
 #[rstest::fixture]
 async fn db() -> TestDb {
-    let world = harness::run::fixture_world().unwrap_or_else(|e| panic!("fixture world: {e}"));
-    TestDb::from_template(&harness::run::migrated_template(world))
+    let world = fixture_world();
+    let key = format!(
+        "migrated-static-gate:{}:{}",
+        world.fingerprint(),
+        migrations::sql_fingerprint()
+    );
+    let spec = TemplateSpec::phase_1a_with(
+        key,
+        Arc::new(move |conn| {
+            let world = world.clone();
+            Box::pin(async move {
+                generators::seed_world(conn, &world)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                migrations::apply_phase_1b(conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let options = RunOptions {
+                    gate: Some(Arc::new(StaticGate {
+                        verdict: GateVerdict::all_pass(),
+                    })),
+                    ..RunOptions::default()
+                };
+                let outcome = migrations::run_phase_1c(conn, &options)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match outcome.completed() {
+                    true => Ok(()),
+                    false => Err("Phase 1C did not complete".to_string()),
+                }
+            })
+        }),
+    );
+    TestDb::from_template(&spec)
         .await
-        .unwrap_or_else(|e| panic!("harness: {e}"))
+        .unwrap_or_else(|e| panic!("provision: {e}"))
 }
 
 /// A connection to the migrated fixture world.

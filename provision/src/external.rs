@@ -162,6 +162,87 @@ impl Server for ExternalServer {
     }
 }
 
+/// The comment on every database the harness creates: `harness-owner <host> <pid> <start>`.
+/// On a server many machines share, it tells a dead run's database from a live one's.
+pub(crate) fn owner_comment() -> String {
+    format!(
+        "harness-owner {} {}",
+        host_name(),
+        crate::native::owner_stamp(std::process::id())
+    )
+}
+
+/// This machine's name, reduced to characters that are safe inside a SQL literal.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect()
+}
+
+/// What [`reap_dead_runs`] did on an external server.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ExternalReap {
+    /// Databases of dead runs of this machine, dropped.
+    pub dropped: Vec<String>,
+    /// Databases whose run is still alive, left.
+    pub alive: usize,
+    /// Databases another machine made (its runs cannot be judged from here), left.
+    pub other_hosts: usize,
+    /// Harness-named databases without an owner stamp, left.
+    pub unstamped: usize,
+}
+
+/// Drop the databases of dead harness runs of this machine (a run killed with SIGKILL leaves
+/// its database, lock held). Only databases the harness named and stamped are considered;
+/// templates are shared caches and stay.
+pub async fn reap_dead_runs(server: &ExternalServer) -> Result<ExternalReap> {
+    let mut admin =
+        sqlx::PgConnection::connect_with(&server.base.clone().disable_statement_logging())
+            .await
+            .map_err(|e| ProvisionError::Unreachable {
+                url: redact_url(&server.url),
+                detail: redact_error(&e.to_string(), &server.url),
+            })?;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '') \
+           FROM pg_database \
+          WHERE datname LIKE 'harness\\_%' AND datname NOT LIKE 'harness\\_tmpl\\_%' \
+          ORDER BY datname",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .map_err(|source| ProvisionError::Sql {
+        what: "list harness databases",
+        database: server.base.get_database().unwrap_or("postgres").to_string(),
+        source,
+    })?;
+    let me = host_name();
+    let mut reap = ExternalReap::default();
+    for (name, comment) in rows {
+        let Some(stamp) = comment.strip_prefix("harness-owner ") else {
+            reap.unstamped += 1;
+            continue;
+        };
+        let Some((host, owner)) = stamp.split_once(' ') else {
+            reap.unstamped += 1;
+            continue;
+        };
+        if host != me {
+            reap.other_hosts += 1;
+        } else if crate::native::owner_alive(owner) {
+            reap.alive += 1;
+        } else {
+            crate::template::drop_database(&mut admin, &name).await?;
+            reap.dropped.push(name);
+        }
+    }
+    let _ = admin.close().await;
+    Ok(reap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

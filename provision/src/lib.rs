@@ -1,12 +1,25 @@
-//! Database servers for tests: one [`Server`] abstraction, three backends.
+//! Ephemeral TimescaleDB databases for tests, as a test author uses testcontainers or
+//! `sqlx::test`: depend on this crate alone and every test gets a fresh, real database.
 //!
-//! * [`native`]: a private PostgreSQL cluster from the local server binaries (the default);
-//! * [`docker`]: a `timescale/timescaledb` container through testcontainers;
-//! * [`external`]: a server the user owns, named by URL.
+//! * one [`Server`] abstraction, three backends: [`native`] (a private PostgreSQL cluster from
+//!   the local server binaries, the default), [`docker`] (a TimescaleDB container through
+//!   testcontainers) and [`external`] (a server the user owns, named by URL);
+//! * [`template`]: template databases named by content hash, built once per server, cloned
+//!   per test (the Phase 1A baseline is one; callers add seeded or migrated ones);
+//! * [`testdb`]: the per-test [`TestDb`] and its rstest fixture [`db`];
+//! * [`redact`]: passwords out of every URL shown to a human.
 
 pub mod docker;
+pub mod error;
 pub mod external;
 pub mod native;
+pub mod redact;
+pub mod template;
+pub mod testdb;
+
+pub use error::ProvisionError;
+pub use template::{TemplateBuilder, TemplateSpec};
+pub use testdb::{db, shared_server, TestDb};
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +29,7 @@ use std::io::Write;
 use std::process::{Child, ChildStdin};
 use std::sync::Mutex;
 
-use crate::error::{ProvisionError, Result};
+use crate::error::Result;
 
 /// Oldest TimescaleDB the harness accepts: the migration relies on 2.x catalog views
 /// (`timescaledb_information.hypertables`, `.jobs`) and `create_hypertable` named arguments.

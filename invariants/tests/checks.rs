@@ -12,21 +12,20 @@
 //! * a corruption committed before `STEP_8_FULL_VALIDATION` aborts it, naming check and count,
 //!   with the lock held.
 //!
-//! Every test gets its own database (`harness::db`); nothing needs an environment variable.
+//! Every test gets its own database (`provision::db`); nothing needs an environment variable.
 //! `bulk_world_is_clean_and_timed` can be scaled up with `CHECKS_BULK_ACCOUNTS` /
 //! `CHECKS_BULK_HOURS` (50 x 1000 gives ~100k fills) to time the checks on a large world, and
 //! prints the plans of the checks named in `CHECKS_EXPLAIN` (comma-separated, or `all`):
-//! `CHECKS_BULK_ACCOUNTS=50 CHECKS_BULK_HOURS=1000 CHECKS_EXPLAIN=all cargo test -p harness
+//! `CHECKS_BULK_ACCOUNTS=50 CHECKS_BULK_HOURS=1000 CHECKS_EXPLAIN=all cargo test -p invariants
 //! --test checks bulk -- --nocapture`.
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::time::Instant;
 
-use harness::gate::{audit_options, AuditGate};
-use harness::{db, TestDb};
 use invariants::corruptions::{json_contains, Corruption, Target};
 use invariants::structure::{HypertableFk, Parity, Structure, TriggerStatus};
+use invariants::AuditGate;
 use invariants::AuditPurpose;
 use invariants::{
     check_rules, confirm_structure, explain_check, load_catalog, run_check, run_checks,
@@ -36,6 +35,7 @@ use migrations::{
     apply_phase_1b, gate_failures, lock_state, run_phase_1c, run_step, step_log, MigrationError,
     RunOptions, StepName, StepStatus, ValidationGate, PHASE_1C,
 };
+use provision::{db, TestDb};
 use rstest::rstest;
 use sqlx::{Connection, PgConnection};
 
@@ -43,11 +43,11 @@ use sqlx::{Connection, PgConnection};
 
 /// A hand-written Phase 1A world (two accounts, a HALTED drawdown and back, META components),
 /// every derived value computed in plain SQL independent of crate `generators`.
-const HAND_WORLD_SQL: &str = include_str!("../../invariants/tests/fixtures/world.sql");
+const HAND_WORLD_SQL: &str = include_str!("fixtures/world.sql");
 
 /// A bulk Phase 1A world for timing (`:accounts` accounts, `:hours` hours, ~2 fills per account
 /// and hour).
-const BULK_WORLD_SQL: &str = include_str!("../../invariants/tests/fixtures/bulk_world.sql");
+const BULK_WORLD_SQL: &str = include_str!("fixtures/bulk_world.sql");
 
 /// Sample size that keeps every violating row of the fixture worlds, so "the sub-rule was
 /// reported" never depends on where the sample is cut.
@@ -103,6 +103,14 @@ async fn seeded_hand_world(db: &TestDb) -> PgConnection {
     let mut conn = ok(db.connect().await, "connect");
     exec(&mut conn, &format!("BEGIN;\n{HAND_WORLD_SQL}\n;COMMIT;")).await;
     conn
+}
+
+/// Run options with the audit gate at STEP_8, as `harness run` passes them.
+fn audit_options() -> RunOptions {
+    RunOptions {
+        gate: Some(std::sync::Arc::new(AuditGate::new())),
+        ..RunOptions::default()
+    }
 }
 
 async fn phase_1b(conn: &mut PgConnection) {
@@ -1504,7 +1512,7 @@ async fn step_8_aborts_under_the_lock_on_a_corruption_before_it(
         invariants::audit(&mut conn, &mut [], AuditPurpose::Gate, 10).await,
         "audit before STEP_8",
     );
-    let expected = gate_failures(&harness::gate::verdict(&before));
+    let expected = gate_failures(&invariants::gate::verdict(&before));
     assert!(
         expected.iter().any(|f| f.starts_with(&format!("{check}="))),
         "{check} must fail: {expected:?}"

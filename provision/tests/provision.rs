@@ -4,11 +4,11 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use harness::provision::external::ExternalServer;
-use harness::provision::native::{self, Installation, NativeConfig, NativeServer};
-use harness::provision::Server;
-use harness::template::{self, TemplateSpec};
-use harness::{db, ProvisionError, TestDb};
+use provision::external::ExternalServer;
+use provision::native::{Installation, NativeConfig, NativeServer};
+use provision::template::{self, TemplateSpec};
+use provision::Server;
+use provision::{db, ProvisionError, TestDb};
 use rstest::rstest;
 use sqlx::Connection;
 
@@ -30,10 +30,7 @@ async fn fixture_gives_a_phase_1a_database_with_timescaledb(#[future(awt)] db: T
             .fetch_one(db.pool())
             .await
             .unwrap();
-    assert!(
-        harness::provision::version_at_least(&ext, "2.13.0"),
-        "{ext}"
-    );
+    assert!(provision::version_at_least(&ext, "2.13.0"), "{ext}");
     let hypertables: Vec<String> = sqlx::query_scalar(
         "SELECT hypertable_name::text FROM timescaledb_information.hypertables ORDER BY 1",
     )
@@ -50,6 +47,12 @@ async fn fixture_gives_a_phase_1a_database_with_timescaledb(#[future(awt)] db: T
         ]
     );
     assert!(db.name().starts_with("harness_"), "{}", db.name());
+    // a kept database says which test kept it
+    assert!(
+        db.name().contains("_fixture_gives_a_phase_1a_database"),
+        "{}",
+        db.name()
+    );
 }
 
 #[rstest]
@@ -99,7 +102,7 @@ async fn concurrent_tests_build_one_template_and_clone_it() {
         names.insert(db.name().to_string());
     }
     assert_eq!(names.len(), 6);
-    let server = harness::shared_server().await.unwrap();
+    let server = provision::shared_server().await.unwrap();
     let mut admin = template::admin_connection(server.as_ref()).await.unwrap();
     let (is_template, allow_conn): (bool, bool) =
         sqlx::query_as("SELECT datistemplate, datallowconn FROM pg_database WHERE datname = $1")
@@ -323,39 +326,4 @@ async fn external_server_without_timescaledb_preloaded_is_refused() {
         err.to_string().contains("shared_preload_libraries"),
         "{err}"
     );
-}
-
-#[test]
-fn killed_process_leaves_no_server_behind() {
-    // `harness serve` owns a server; SIGKILL it and the guardian must stop the server and
-    // remove its directory.
-    let exe = env!("CARGO_BIN_EXE_harness");
-    let mut child = std::process::Command::new(exe)
-        .arg("serve")
-        .env("HARNESS_BACKEND", "native")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert!(line.starts_with("database: postgres://"), "{line}");
-    let (base, _) = native::base_dir();
-    let run_dir = std::fs::read_dir(base.join("harness-pg/run"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            std::fs::read_to_string(p.join("owner"))
-                .is_ok_and(|o| o.split_whitespace().next() == Some(&child.id().to_string()))
-        })
-        .expect("the serve process's run directory");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while run_dir.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(!run_dir.exists(), "guardian removed {}", run_dir.display());
 }

@@ -17,7 +17,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use tracing::info;
 
 use crate::error::{ProvisionError, Result};
-use crate::provision::{quote_ident, Server};
+use crate::{quote_ident, Server};
 
 /// Rust code that fills a template after its scripts (seeding a world, running a migration).
 ///
@@ -72,7 +72,7 @@ impl TemplateSpec {
     pub fn phase_1a() -> Self {
         let mut spec = Self::timescaledb_only();
         spec.key = "phase_1a".into();
-        for (name, sql) in migrations::phase_1a_scripts() {
+        for (name, sql) in contract::PHASE_1A_SCRIPTS {
             spec.scripts.push((name.to_string(), sql.to_string()));
         }
         spec
@@ -261,6 +261,16 @@ pub async fn clone_database(
         .execute(&mut *admin)
         .await
         .map_err(sql_err("clone template", name))?;
+    // Who made it, so `harness reap` can tell a dead run's database on a shared server.
+    let comment = format!(
+        "COMMENT ON DATABASE {} IS '{}'",
+        quote_ident(name),
+        crate::external::owner_comment()
+    );
+    sqlx::query(&comment)
+        .execute(&mut *admin)
+        .await
+        .map_err(sql_err("stamp the clone's owner", name))?;
     Ok(t0.elapsed())
 }
 

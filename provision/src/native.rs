@@ -663,7 +663,7 @@ fn is_zombie(pid: i32) -> bool {
 }
 
 /// `<pid> <start time in clock ticks>`: the start time tells a live owner from a reused pid.
-fn owner_stamp(pid: u32) -> String {
+pub(crate) fn owner_stamp(pid: u32) -> String {
     format!("{pid} {}", proc_start_time(pid).unwrap_or_default())
 }
 
@@ -674,7 +674,7 @@ fn proc_start_time(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn owner_alive(stamp: &str) -> bool {
+pub(crate) fn owner_alive(stamp: &str) -> bool {
     let mut f = stamp.split_whitespace();
     let Some(pid) = f.next().and_then(|p| p.parse::<u32>().ok()) else {
         return false;

@@ -9,8 +9,8 @@ use tokio::sync::OnceCell;
 use tracing::warn;
 
 use crate::error::{ProvisionError, Result};
-use crate::provision::{BackendChoice, Server};
 use crate::template::{self, TemplateSpec};
+use crate::{BackendChoice, Server};
 
 static SERVER: OnceCell<Arc<dyn Server>> = OnceCell::const_new();
 static DB_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -57,10 +57,10 @@ impl TestDb {
     /// A database on a given server (benchmarks and doctor use their own servers).
     pub async fn on_server(server: Arc<dyn Server>, spec: &TemplateSpec) -> Result<Self> {
         let tmpl = template::ensure_template(server.as_ref(), spec).await?;
-        let name = format!(
-            "{}{}",
+        let name = database_name(
             server.db_prefix(),
-            DB_SEQ.fetch_add(1, Ordering::Relaxed)
+            DB_SEQ.fetch_add(1, Ordering::Relaxed),
+            std::thread::current().name(),
         );
         let mut admin = template::admin_connection(server.as_ref()).await?;
         template::clone_database(&mut admin, &tmpl, &name).await?;
@@ -166,6 +166,36 @@ impl Drop for TestDb {
     }
 }
 
+/// `<prefix><seq>_<test>`: the test harness names each test's thread after the test, so a kept
+/// database says which test kept it. Threads that are not a test's (a runtime's workers,
+/// `main`) add nothing. PostgreSQL truncates names at 63 bytes; we cut first, on our terms.
+fn database_name(prefix: &str, seq: u32, thread: Option<&str>) -> String {
+    let mut name = format!("{prefix}{seq}");
+    let test = thread
+        .filter(|t| *t != "main" && !t.starts_with("tokio-"))
+        .map(|t| t.rsplit("::").next().unwrap_or(t))
+        .map(|t| {
+            t.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        })
+        .filter(|t| !t.is_empty());
+    if let Some(test) = test {
+        let room = 63usize.saturating_sub(name.len() + 1);
+        if room > 0 {
+            name.push('_');
+            name.extend(test.chars().take(room));
+        }
+    }
+    name
+}
+
 /// rstest fixture: `#[rstest] #[tokio::test] async fn t(#[future(awt)] db: TestDb)`.
 ///
 /// A provisioning failure fails the test with the one-line cause and fix.
@@ -174,5 +204,30 @@ pub async fn db() -> TestDb {
     match TestDb::new().await {
         Ok(db) => db,
         Err(e) => panic!("harness: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_name;
+
+    #[test]
+    fn a_test_database_is_named_after_its_test_within_63_bytes() {
+        assert_eq!(
+            database_name("harness_ab12_", 3, Some("checks::fee_formula_is_caught")),
+            "harness_ab12_3_fee_formula_is_caught"
+        );
+        assert_eq!(
+            database_name("harness_ab12_", 3, Some("main")),
+            "harness_ab12_3"
+        );
+        assert_eq!(
+            database_name("harness_ab12_", 3, Some("tokio-runtime-worker")),
+            "harness_ab12_3"
+        );
+        assert_eq!(database_name("harness_ab12_", 3, None), "harness_ab12_3");
+        let long = database_name("harness_ab12_", 3, Some(&"x".repeat(100)));
+        assert_eq!(long.len(), 63, "{long}");
+        assert!(long.starts_with("harness_ab12_3_xxx"), "{long}");
     }
 }

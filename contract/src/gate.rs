@@ -1,5 +1,7 @@
-//! The STEP_8 validation gate: whoever runs the migration passes one in (the harness passes the
-//! audit of crate `invariants`); this crate only judges the verdict it returns.
+//! The STEP_8 validation gate, the one interface between the migration and its oracle: whoever
+//! runs the migration passes a gate in (the harness passes `invariants::AuditGate`), and the
+//! migration only judges the verdict it returns. Living here, it lets the migration and the
+//! checks meet without either depending on the other.
 //!
 //! A verdict passes only when it reports every one of the twelve contract checks exactly once
 //! with zero violations, and every structural confirmation of the contract exactly once as
@@ -9,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use contract::{CHECK_NAMES, CONFIRMATION_NAMES};
+use crate::{CHECK_NAMES, CONFIRMATION_NAMES};
 use sqlx::PgConnection;
 
 /// Why the gate could not produce a verdict (distinct from a verdict with violations).
@@ -98,7 +100,14 @@ pub struct StaticGate {
 
 impl ValidationGate for StaticGate {
     fn name(&self) -> String {
-        "static (test-only)".to_string()
+        // The name says what it answers: a template named by its gate must not serve a
+        // refusing gate's caller the state a passing gate made.
+        let failures = gate_failures(&self.verdict);
+        if failures.is_empty() {
+            "static (test-only): passes".to_string()
+        } else {
+            format!("static (test-only): refuses {}", failures.join(", "))
+        }
     }
 
     fn validate<'a>(&'a self, _conn: &'a mut PgConnection) -> ValidationFuture<'a> {
