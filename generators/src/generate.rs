@@ -308,6 +308,10 @@ fn random_fills(rng: &mut ChaCha8Rng) -> u32 {
 
 /// `base * u / 10000` with u uniform in [lo, hi] basis points, truncated to a random number
 /// of decimals (0..=8) so whole and fractional quantities both occur; never zero.
+/// No deposit lifts an account's equity above this: with prices down to a thousandth, the
+/// quantities it buys (and every sum over them) stay far inside numeric(20,8).
+pub const DEPOSIT_CEILING: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+
 fn random_qty(rng: &mut ChaCha8Rng, base: Decimal, lo_bps: i64, hi_bps: i64) -> Decimal {
     let frac = Decimal::new(rng.random_range(lo_bps..=hi_bps), 4);
     let dp = rng.random_range(0..=8);
@@ -349,10 +353,15 @@ impl Driver<'_> {
         // Recapitalize a stopped account now and then, or it would only ever sell again.
         if deposits_on && ((!normal && rng.random_bool(0.2)) || rng.random_bool(0.02)) {
             let amount = random_qty(rng, base, 100, 2_000).round_dp(2);
-            out.push(Action::Deposit {
-                account,
-                amount: amount.max(Decimal::ONE),
-            });
+            // Deposits scale with equity, so over a long horizon they would compound past what
+            // numeric(20,8) holds (10^12): none lifts an account's equity above the ceiling.
+            let room = (DEPOSIT_CEILING - equity).round_dp(2);
+            if room >= Decimal::ONE {
+                out.push(Action::Deposit {
+                    account,
+                    amount: amount.max(Decimal::ONE).min(room),
+                });
+            }
         }
         if swarm.withdrawals && cash > Decimal::ONE && rng.random_bool(0.01) {
             // A rare huge one is clipped to the whole cash balance; only where deposits

@@ -58,9 +58,8 @@ struct RunArgs {
     /// Instruments in the generated world (1 to 10,000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     instruments: Option<u64>,
-    /// Hours in the generated world (2 to 2,000: longer random walks leave the columns'
-    /// numeric range).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=2_000))]
+    /// Hours in the generated world (2 to 100,000; accounts x hours at most 20,000,000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     hours: Option<u32>,
     /// Fills to aim for in the generated world (1 to 10,000,000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -276,6 +275,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Largest accounts x hours a generated world may have (each is an hourly portfolio and risk
+/// state, plus its positions): about 10 GB of world at the limit.
+const MAX_ACCOUNT_HOURS: u64 = 20_000_000;
+
 fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     if args.fixture {
         return Ok((WorldSource::Fixture, "fixture".into()));
@@ -304,6 +307,15 @@ fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     }
     if let Some(v) = args.fills {
         params.target_fills = v;
+    }
+    // The world is built in memory before it is seeded: every account has a state per hour.
+    let account_hours = params.accounts as u64 * u64::from(params.hours);
+    if account_hours > MAX_ACCOUNT_HOURS {
+        anyhow::bail!(
+            "world too large: --accounts {} x --hours {} = {account_hours} account-hours, at most {MAX_ACCOUNT_HOURS}",
+            params.accounts,
+            params.hours
+        );
     }
     let desc = format!(
         "generated (accounts {}, instruments {}, hours {}, target fills {})",

@@ -434,8 +434,12 @@ fn out_of_range_world_shapes_and_unwritable_outputs_fail_before_any_work() {
         (vec!["run", "--accounts", "100000"], "1..=10000"),
         (vec!["run", "--instruments", "0"], "--instruments"),
         (vec!["run", "--hours", "0"], "--hours"),
-        (vec!["run", "--hours", "1"], "2..=2000"),
-        (vec!["run", "--hours", "50000"], "2..=2000"),
+        (vec!["run", "--hours", "1"], "2..=100000"),
+        (vec!["run", "--hours", "200000"], "2..=100000"),
+        (
+            vec!["run", "--accounts", "1000", "--hours", "50000"],
+            "50000000 account-hours, at most 20000000",
+        ),
         (vec!["run", "--fills", "0"], "--fills"),
         (vec!["run", "--fixture", "--seed", "abc"], "--seed"),
     ] {
@@ -737,4 +741,51 @@ fn no_command_prints_a_password() {
             );
         }
     }
+}
+
+#[test]
+fn a_ten_thousand_hour_world_seeds() {
+    // It used to fail in COPY with `numeric field overflow` (deposits compounding).
+    let (code, out) = harness(&[
+        "run",
+        "--seed",
+        "1",
+        "--accounts",
+        "1",
+        "--instruments",
+        "2",
+        "--hours",
+        "10000",
+        "--fills",
+        "200",
+        "--stop-after",
+        "seed",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("result: SUCCESS"), "{out}");
+}
+
+#[test]
+fn statement_logs_are_quiet_by_default_and_there_with_harness_log_debug() {
+    let run = |log: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+        cmd.args(["run", "--fixture", "--stop-after", "seed"])
+            .env_remove("HARNESS_LOG");
+        if let Some(level) = log {
+            cmd.env("HARNESS_LOG", level);
+        }
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("spawn harness: {e}"));
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let quiet = run(None);
+    assert!(!quiet.contains("sqlx::query"), "default stderr:\n{quiet}");
+    let debug = run(Some("debug"));
+    assert!(
+        debug.contains("sqlx::query"),
+        "HARNESS_LOG=debug shows the statements:\n{}",
+        &debug[..debug.len().min(2000)]
+    );
 }

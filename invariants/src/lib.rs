@@ -110,16 +110,36 @@ impl CheckOutcome {
     }
 }
 
+/// `; at line N of the SQL: <that line>` when the server said where in the query it failed.
+fn query_position(source: &sqlx::Error, sql: &str) -> String {
+    let Some(db) = source.as_database_error() else {
+        return String::new();
+    };
+    let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() else {
+        return String::new();
+    };
+    let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() else {
+        return String::new();
+    };
+    // The position counts characters from 1.
+    let before: String = sql.chars().take(pos.saturating_sub(1)).collect();
+    let line = before.matches('\n').count() + 1;
+    let text = sql.lines().nth(line - 1).unwrap_or_default().trim();
+    format!("; at line {line} of the SQL: {text}")
+}
+
 /// Errors running checks.
 #[derive(Debug, thiserror::Error)]
 pub enum InvariantsError {
-    /// A check's query failed.
-    #[error("check {check} on {set:?} failed: {source}")]
+    /// A check's query failed: which check, where its SQL lives, the SQL it ran.
+    #[error("check {check} on {set} failed: {source}{at}\n  file: invariants/sql/{check}.sql (rendered for {set})\n  SQL it ran:\n{sql}", at = query_position(source, sql))]
     Query {
         /// The check.
         check: &'static str,
         /// The table set it ran on.
         set: TableSet,
+        /// The SQL sent to the server (the rendered check, wrapped for its count and sample).
+        sql: String,
         /// The driver's error.
         #[source]
         source: sqlx::Error,

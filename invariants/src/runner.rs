@@ -180,20 +180,20 @@ async fn run_rendered(
         .bind(limit)
         .fetch_one(&mut *conn)
         .await
-        .map_err(|source| InvariantsError::Query { check, set, source })?;
-    let n: i64 =
-        row.try_get("n")
-            .map_err(|source| InvariantsError::Query { check, set, source })?;
+        .map_err(query_failed(check, set, &wrapped))?;
+    let n: i64 = row
+        .try_get("n")
+        .map_err(query_failed(check, set, &wrapped))?;
     let sample_json: serde_json::Value = row
         .try_get("sample")
-        .map_err(|source| InvariantsError::Query { check, set, source })?;
+        .map_err(query_failed(check, set, &wrapped))?;
     let sample = match sample_json {
         serde_json::Value::Array(rows) => rows,
         other => vec![other],
     };
     let counts: serde_json::Value = row
         .try_get("rule_counts")
-        .map_err(|source| InvariantsError::Query { check, set, source })?;
+        .map_err(query_failed(check, set, &wrapped))?;
     let rule_counts = counts
         .as_object()
         .map(|m| {
@@ -396,6 +396,21 @@ pub async fn run_checks_parallel(
     let results = session.run(jobs, set, &catalog, sample).await?;
     session.close(set).await?;
     Ok(results.checks)
+}
+
+/// A check's query failed: the error names the check and carries the SQL sent.
+fn query_failed(
+    check: &'static str,
+    set: TableSet,
+    sql: &str,
+) -> impl FnOnce(sqlx::Error) -> InvariantsError {
+    let sql = sql.to_string();
+    move |source| InvariantsError::Query {
+        check,
+        set,
+        sql,
+        source,
+    }
 }
 
 /// Rendered checks as jobs, most expensive first.
@@ -628,11 +643,12 @@ pub async fn explain_check(
     } else {
         "(COSTS OFF)"
     };
-    let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {options}\n{}", rendered.sql))
+    let explain = format!("EXPLAIN {options}\n{}", rendered.sql);
+    let lines: Vec<String> = sqlx::query_scalar(&explain)
         .persistent(false)
         .fetch_all(&mut *tx)
         .await
-        .map_err(|source| InvariantsError::Query { check, set, source })?;
+        .map_err(query_failed(check, set, &explain))?;
     tx.rollback()
         .await
         .map_err(session("ROLLBACK of the read-only transaction"))?;

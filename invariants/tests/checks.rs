@@ -454,6 +454,43 @@ async fn empty_database_missing_table_set_and_transaction_ownership(#[future(awt
     );
 }
 
+/// A check whose query the server refuses names itself, its file, the failing line and the
+/// SQL it ran (here: `fee` made text, so the fee arithmetic no longer type-checks).
+#[rstest]
+#[tokio::test]
+async fn a_failing_check_query_names_the_check_its_file_and_the_sql(#[future(awt)] db: TestDb) {
+    let mut conn = ok(db.connect().await, "connect");
+    exec(
+        &mut conn,
+        "ALTER TABLE order_fill ALTER COLUMN fee TYPE text",
+    )
+    .await;
+    let err = match run_check(&mut conn, "fee_formula", TableSet::Phase1a, 10).await {
+        Ok(o) => panic!("the check ran on a text fee: {o:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(
+            err,
+            InvariantsError::Query {
+                check: "fee_formula",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    for needle in [
+        "check fee_formula on ",
+        "file: invariants/sql/fee_formula.sql",
+        "SQL it ran:",
+        "FROM order_fill",
+        "; at line ",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+}
+
 // Every corruption ----------------------------------------------------------------------------
 
 /// Where a corruption sweep runs: which database state, and which table set it checks.

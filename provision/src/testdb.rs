@@ -68,7 +68,7 @@ impl TestDb {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .min_connections(0)
-            .connect_lazy_with(server.connect_options(&name).disable_statement_logging());
+            .connect_lazy_with(statement_logging(server.connect_options(&name)));
         Ok(Self {
             server,
             name,
@@ -94,9 +94,7 @@ impl TestDb {
 
     /// Connection options for this database.
     pub fn connect_options(&self) -> PgConnectOptions {
-        self.server
-            .connect_options(&self.name)
-            .disable_statement_logging()
+        statement_logging(self.server.connect_options(&self.name))
     }
 
     /// Database name.
@@ -194,6 +192,17 @@ fn database_name(prefix: &str, seq: u32, thread: Option<&str>) -> String {
         }
     }
     name
+}
+
+/// Statements (and slow ones, over 1 s) are logged at debug level under `sqlx::query`: a
+/// check's SQL is long, so it is quiet by default and there with `HARNESS_LOG=debug`.
+pub fn statement_logging(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(
+            tracing::log::LevelFilter::Debug,
+            std::time::Duration::from_secs(1),
+        )
 }
 
 /// rstest fixture: `#[rstest] #[tokio::test] async fn t(#[future(awt)] db: TestDb)`.
