@@ -1,4 +1,4 @@
-//! The twelve validation checks' total time (issue 4, "Speed"), after the cutover, on the
+//! The twelve validation checks' total time, after the cutover, on the
 //! fixture world and on a generated world with ~100k fills, both seeded and migrated by the real
 //! pipeline (generators -> Phase 1B -> Phase 1C, whose STEP_8 already runs the checks once).
 //!

@@ -1,6 +1,6 @@
 //! Provisioning speed: native cold start, per-test clone, drop.
 //!
-//! `cargo bench -p benches --bench provision`. Targets (issue 2): cold start <= 500 ms median
+//! `cargo bench -p benches --bench provision`. Targets: cold start <= 500 ms median
 //! on tmpfs with the cached initdb, clone <= 25 ms, drop <= 15 ms.
 
 // criterion_group! defines a public function it cannot document.

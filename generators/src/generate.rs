@@ -306,12 +306,12 @@ fn random_fills(rng: &mut ChaCha8Rng) -> u32 {
     }
 }
 
-/// `base * u / 10000` with u uniform in [lo, hi] basis points, truncated to a random number
-/// of decimals (0..=8) so whole and fractional quantities both occur; never zero.
 /// No deposit lifts an account's equity above this: with prices down to a thousandth, the
 /// quantities it buys (and every sum over them) stay far inside numeric(20,8).
 pub const DEPOSIT_CEILING: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
 
+/// `base * u / 10000` with u uniform in [lo, hi] basis points, truncated to a random number
+/// of decimals (0..=8) so whole and fractional quantities both occur; never zero.
 fn random_qty(rng: &mut ChaCha8Rng, base: Decimal, lo_bps: i64, hi_bps: i64) -> Decimal {
     let frac = Decimal::new(rng.random_range(lo_bps..=hi_bps), 4);
     let dp = rng.random_range(0..=8);

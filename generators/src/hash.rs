@@ -1,4 +1,4 @@
-//! Canonical hashing (CONTRACT section 1, brief "hash canon").
+//! Canonical hashing (docs/CONTRACT.md section 1, "hash canon").
 //!
 //! A hash is the lower-case hex SHA-256 of a canonical UTF-8 text: the documented fields
 //! joined by `|`, numerics at their column scale (`numeric(20,8)::text` gives `1.50000000`),

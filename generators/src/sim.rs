@@ -1,5 +1,6 @@
-//! The deterministic simulator: the reference model of CONTRACT section 2 plus the brief's
-//! decisions. It turns a `Shape` and a `Script` into every row of the Phase 1A tables.
+//! The deterministic simulator: the reference model of docs/CONTRACT.md section 2 plus the
+//! project's own choices where the contract is silent (marked "Project choice" there). It turns
+//! a `Shape` and a `Script` into every row of the Phase 1A tables.
 //!
 //! Time. Hour index `h` is `[start + h, start + h + 1h)`. The k-th action of an hour (counting
 //! from one) happens at `hour_ts + k s`; fill j (from 0) of an order at `requested_ts + j ms`, so

@@ -20,32 +20,32 @@ use sqlx::{Connection, PgConnection, Row};
 /// Columns left out of the fingerprint, as (table, column, why).
 pub const EXCLUDED_COLUMNS: [(&str, &str, &str); 7] = [
     (
-        "migration_lock",
+        contract::LOCK_TABLE,
         "locked_at_utc",
         "wall-clock time Phase 1B took the lock",
     ),
     (
-        "migration_lock",
+        contract::LOCK_TABLE,
         "unlocked_at_utc",
         "wall-clock time STEP_9 released the lock (its NULL-ness is kept in `locked`)",
     ),
     (
-        "migration_step_log",
+        contract::STEP_LOG_TABLE,
         "log_id",
         "identity value: counts rows of earlier runs on the server's sequence, not data; rows are still hashed in log_id order, so the history's sequence counts",
     ),
     (
-        "migration_step_log",
+        contract::STEP_LOG_TABLE,
         "run_id",
         "made of the server clock, the backend pid and a random suffix",
     ),
     (
-        "migration_step_log",
+        contract::STEP_LOG_TABLE,
         "started_at_utc",
         "wall-clock step start",
     ),
     (
-        "migration_step_log",
+        contract::STEP_LOG_TABLE,
         "ended_at_utc",
         "wall-clock step end (durations are their difference)",
     ),
@@ -59,12 +59,12 @@ pub const EXCLUDED_COLUMNS: [(&str, &str, &str); 7] = [
 /// Columns hashed after normalization, as (table, column, what is replaced and why).
 pub const NORMALIZED_COLUMNS: [(&str, &str, &str); 2] = [
     (
-        "migration_step_log",
+        contract::STEP_LOG_TABLE,
         "notes",
         "embedded timestamps (`SKIPPED (already done)` notes cite the earlier row's start, STEP_9 cites the validation time) -> <ts>, and `log_id N` references -> log_id <n>; the rest (row counts, parity, artifacts dropped) is data and is kept",
     ),
     (
-        "migration_step_log",
+        contract::STEP_LOG_TABLE,
         "error_text",
         "same normalization as notes, in case an error message cites a timestamp",
     ),

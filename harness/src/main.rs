@@ -263,6 +263,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 for name in &r.dropped {
                     println!("dropped: {name}");
                 }
+                for (name, why) in &r.failed {
+                    println!("not dropped: {name}: {why}");
+                }
                 println!(
                     "left: {} of live runs, {} of other machines, {} unstamped",
                     r.alive, r.other_hosts, r.unstamped
@@ -275,9 +278,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Largest accounts x hours a generated world may have (each is an hourly portfolio and risk
-/// state, plus its positions): about 10 GB of world at the limit.
+/// Largest accounts x hours (each an hourly portfolio and risk state, plus positions) and
+/// instruments x hours (each an hourly feature snapshot) a world may have: it is built in
+/// memory before it is seeded, about 10 GB at the limit.
 const MAX_ACCOUNT_HOURS: u64 = 20_000_000;
+
+/// Refuse a world too large to build, naming the product that is.
+fn check_size(accounts: usize, instruments: usize, hours: u32) -> Result<()> {
+    for (what, n) in [("--accounts", accounts), ("--instruments", instruments)] {
+        let product = n as u64 * u64::from(hours);
+        if product > MAX_ACCOUNT_HOURS {
+            anyhow::bail!(
+                "world too large: {what} {n} x --hours {hours} = {product} {}-hours, at most {MAX_ACCOUNT_HOURS}",
+                what.trim_start_matches("--").trim_end_matches('s')
+            );
+        }
+    }
+    Ok(())
+}
 
 fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     if args.fixture {
@@ -285,6 +303,11 @@ fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     }
     if let Some(path) = &args.script {
         let file = generators::ReplayFile::load(path)?;
+        check_size(
+            file.shape.accounts.len(),
+            file.shape.instruments.len(),
+            file.shape.hours,
+        )?;
         let desc = format!(
             "replay of {} ({} actions, seed {})",
             path.display(),
@@ -308,15 +331,7 @@ fn world_source(args: &RunArgs) -> Result<(WorldSource, String)> {
     if let Some(v) = args.fills {
         params.target_fills = v;
     }
-    // The world is built in memory before it is seeded: every account has a state per hour.
-    let account_hours = params.accounts as u64 * u64::from(params.hours);
-    if account_hours > MAX_ACCOUNT_HOURS {
-        anyhow::bail!(
-            "world too large: --accounts {} x --hours {} = {account_hours} account-hours, at most {MAX_ACCOUNT_HOURS}",
-            params.accounts,
-            params.hours
-        );
-    }
+    check_size(params.accounts, params.instruments, params.hours)?;
     let desc = format!(
         "generated (accounts {}, instruments {}, hours {}, target fills {})",
         params.accounts, params.instruments, params.hours, params.target_fills
@@ -405,12 +420,17 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         ("--writer-log", &args.writer_log),
     ] {
         if let Some(p) = path {
+            // Opened for append, so an existing file keeps its content until the run writes
+            // it; one this check creates is removed again, so a refused run leaves nothing.
+            let existed = p.exists();
             std::fs::OpenOptions::new()
-                .write(true)
+                .append(true)
                 .create(true)
-                .truncate(true)
                 .open(p)
                 .map_err(|e| anyhow::anyhow!("cannot write {flag} {}: {e}", p.display()))?;
+            if !existed {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
     let (source, desc) = world_source(args)?;
@@ -458,6 +478,7 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             writeln!(out, "database: {database}")?;
             writeln!(out, "result: FAILED")?;
             writeln!(out, "replay: {}", replay_command(args))?;
+            writeln!(out, "fingerprint: n/a (the run failed)")?;
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => return Err(e.into()),

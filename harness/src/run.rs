@@ -415,7 +415,16 @@ async fn drive(
     report.migration_time = tm.elapsed();
     let migration_ended = Utc::now();
     if let (Some(w), Some(l), Some(lw)) = (writers, &config.live, live_world) {
-        let log = w.stop().await.map_err(RunError::Writers)?;
+        let stopped = w.stop().await;
+        if let Err(e) = migrated {
+            // The migration's failure is the run's: what the writers or the verification
+            // say after it (over a connection it may have lost) would only hide it.
+            if let Err(w) = stopped {
+                tracing::warn!(error = %w, "live writers after the failed migration");
+            }
+            return Err(e);
+        }
+        let log = stopped.map_err(RunError::Writers)?;
         report.live = Some(
             finish_live(
                 &mut conn,

@@ -440,6 +440,10 @@ fn out_of_range_world_shapes_and_unwritable_outputs_fail_before_any_work() {
             vec!["run", "--accounts", "1000", "--hours", "50000"],
             "50000000 account-hours, at most 20000000",
         ),
+        (
+            vec!["run", "--instruments", "10000", "--hours", "100000"],
+            "1000000000 instrument-hours, at most 20000000",
+        ),
         (vec!["run", "--fills", "0"], "--fills"),
         (vec!["run", "--fixture", "--seed", "abc"], "--seed"),
     ] {
@@ -678,12 +682,25 @@ fn reap_drops_the_database_a_killed_run_left_on_an_external_server() {
         before,
         "SIGKILL leaves the database behind"
     );
+    // The dead run's backend goes when it reads the closed socket; reap leaves a database
+    // anybody still uses alone, so wait for it.
+    let sessions = format!(
+        "SELECT pid::text FROM pg_stat_activity WHERE datname = '{}'",
+        before[0]
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !own.query(&sessions).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A database of the harness's name pattern that nobody stamped is never touched.
+    own.query("CREATE DATABASE harness_not_stamped_by_us");
     let url = own.url("postgres");
     let (code, out) = harness(&["reap", "--backend", "external", "--database-url", &url]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(&format!("dropped: {}", before[0])), "{out}");
     assert!(out.contains("reaped: 1"), "{out}");
-    assert!(own.databases().is_empty(), "{out}");
+    assert!(out.contains("1 unstamped"), "{out}");
+    assert_eq!(own.databases(), ["harness_not_stamped_by_us"], "{out}");
     let (code, out) = harness(&["reap", "--backend", "external", "--database-url", &url]);
     assert_eq!(code, Some(0), "{out}");
     assert!(

@@ -1,4 +1,4 @@
-//! Property tests of the whole migration on generated worlds (issue 5): for every case a
+//! Property tests of the whole migration on generated worlds: for every case a
 //! fresh database, the world seeded, Phase 1B, Phase 1C Revision B.
 //!
 //! 1. every applicable check is 0 on Phase 1A, on `*_v2` before cutover and on the canonical

@@ -1,6 +1,6 @@
 -- missing_hash: every required hash column is non-NULL lower-case 64-hex, every row_hash is the
 -- hash of its row, and every parent hash equals the hash of the row it names.
--- Hash canon (brief): H(fields) = sha256 hex of the fields joined by '|'; numerics at column scale,
+-- Hash canon (docs/CONTRACT.md section 1): H(fields) = sha256 hex of the fields joined by '|'; numerics at column scale,
 -- timestamps 'YYYY-MM-DDTHH:MI:SS.ffffffZ' in UTC, NULL as '\N'. A v2 row_hash covers every legacy
 -- column in table order except order_request.filled_quantity and position_lot.remaining_qty (they
 -- change as orders fill and lots are consumed), then the table's parent-hash columns in order.

@@ -16,6 +16,28 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 /// Violating rows kept per check and per parity table.
 pub const GATE_SAMPLE: usize = 10;
 
+/// 16 hex digits of SHA-256 over the audit's sources: the twelve check files and the Rust that
+/// runs them, the parity, the structural confirmations and the migration-state rules.
+pub fn audit_fingerprint() -> &'static str {
+    static FP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FP.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for source in crate::runner::check_sources().chain([
+            include_str!("audit.rs"),
+            include_str!("parity.rs"),
+            include_str!("structure.rs"),
+            include_str!("migration_state.rs"),
+            include_str!("runner.rs"),
+            include_str!("template.rs"),
+        ]) {
+            h.update(source.as_bytes());
+            h.update([0u8]);
+        }
+        hex::encode(h.finalize())[..16].to_string()
+    })
+}
+
 /// STEP_8's gate: [`crate::audit`] with [`AuditPurpose::Gate`], on the migration's
 /// connection plus, when `helper` is set, one more connection to the same database over the
 /// same snapshot.
@@ -77,9 +99,12 @@ pub fn verdict(audit: &Audit) -> GateVerdict {
 
 impl ValidationGate for AuditGate {
     fn name(&self) -> String {
+        // The audit's fingerprint is part of the name: a template migrated under this gate is
+        // named by it, so a stricter check can never be served an older verdict's database.
+        let fp = audit_fingerprint();
         match self.helper {
-            None => "invariants::audit (STEP_8 gate)".to_string(),
-            Some(_) => "invariants::audit (STEP_8 gate, 2 connections)".to_string(),
+            None => format!("invariants::audit {fp} (STEP_8 gate)"),
+            Some(_) => format!("invariants::audit {fp} (STEP_8 gate, 2 connections)"),
         }
     }
 

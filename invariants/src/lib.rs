@@ -110,7 +110,7 @@ impl CheckOutcome {
     }
 }
 
-/// `; at line N of the SQL: <that line>` when the server said where in the query it failed.
+/// `; at line N of the SQL below: <that line>` (the rendered, wrapped SQL the error carries) when the server said where in the query it failed.
 fn query_position(source: &sqlx::Error, sql: &str) -> String {
     let Some(db) = source.as_database_error() else {
         return String::new();
@@ -125,7 +125,7 @@ fn query_position(source: &sqlx::Error, sql: &str) -> String {
     let before: String = sql.chars().take(pos.saturating_sub(1)).collect();
     let line = before.matches('\n').count() + 1;
     let text = sql.lines().nth(line - 1).unwrap_or_default().trim();
-    format!("; at line {line} of the SQL: {text}")
+    format!("; at line {line} of the SQL below: {text}")
 }
 
 /// Errors running checks.

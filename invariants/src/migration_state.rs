@@ -148,10 +148,17 @@ impl MigrationState {
             &[StepStatus::Success, StepStatus::FailedPostCommitCompression],
         ) && !done(StepName::Step7M10Cutover, &[StepStatus::SkippedAlreadyDone])
         {
-            out.push("the cutover (STEP_7_M10_CUTOVER) did not commit in this lock epoch".into());
+            out.push(format!(
+                "the cutover ({}) did not commit in this lock epoch",
+                StepName::Step7M10Cutover
+            ));
         }
         if !done(StepName::Step7bPostCutoverFinalize, &[StepStatus::Success]) {
-            out.push("STEP_7B_POST_CUTOVER_FINALIZE has no SUCCESS in this lock epoch".to_string());
+            out.push(format!(
+                "{} has no {} in this lock epoch",
+                StepName::Step7bPostCutoverFinalize,
+                StepStatus::Success.as_str()
+            ));
         }
         out
     }

@@ -10,6 +10,11 @@ use crate::parity::{table_parity, ParityDirection, ParityTable, TableParity};
 use crate::template::{self, Catalog, Rendered};
 use crate::{CheckOutcome, InvariantsError, TableSet, CHECK_NAMES, EVENT_TABLES};
 
+/// The twelve check files' SQL, in [`CHECK_FILES`] order.
+pub(crate) fn check_sources() -> impl Iterator<Item = &'static str> {
+    CHECK_FILES.iter().map(|(_, sql)| *sql)
+}
+
 const CHECK_FILES: [(&str, &str); 12] = [
     (
         "no_hypertable_fk",
@@ -818,5 +823,24 @@ mod tests {
             Err(InvariantsError::TableSetMissing { missing, .. }) => assert_eq!(missing.len(), 10),
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod contract_names {
+    use super::*;
+
+    /// The check names are the contract's: the file table and the cost order hold each of
+    /// them exactly once and nothing else.
+    #[test]
+    fn check_files_and_cost_order_are_the_contract_checks() {
+        let mut files: Vec<&str> = CHECK_FILES.iter().map(|(n, _)| *n).collect();
+        let mut cost = COST_ORDER.to_vec();
+        let mut contract = CHECK_NAMES.to_vec();
+        files.sort_unstable();
+        cost.sort_unstable();
+        contract.sort_unstable();
+        assert_eq!(files, contract);
+        assert_eq!(cost, contract);
     }
 }

@@ -1,5 +1,5 @@
 //! The twelve checks and the structural confirmations against real migrated databases
-//! (issue 4, "Every check proven able to fail"):
+//! (every check proven able to fail):
 //!
 //! * a clean world reports 0 on every check on every table set, and `n/a` (`None`, never
 //!   `Some(0)`) exactly where the invariants README documents it;
@@ -489,6 +489,26 @@ async fn a_failing_check_query_names_the_check_its_file_and_the_sql(#[future(awt
     ] {
         assert!(text.contains(needle), "{needle:?} in {text}");
     }
+    // The line named is the SQL's own line at the server's position: the fee arithmetic.
+    let (head, sql) = text
+        .split_once("SQL it ran:\n")
+        .unwrap_or_else(|| panic!("{text}"));
+    let at = head
+        .split("; at line ")
+        .nth(1)
+        .and_then(|r| r.split_once(" of the SQL below: "))
+        .unwrap_or_else(|| panic!("{head}"));
+    let line: usize = at.0.parse().unwrap_or_else(|e| panic!("{e}: {head}"));
+    let shown = at.1.lines().next().unwrap_or_default();
+    assert_eq!(
+        sql.lines().nth(line - 1).map(str::trim),
+        Some(shown),
+        "{text}"
+    );
+    assert!(
+        shown.contains("fee"),
+        "the failing line is the fee's: {shown}"
+    );
 }
 
 // Every corruption ----------------------------------------------------------------------------

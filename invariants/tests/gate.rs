@@ -1,8 +1,9 @@
 //! STEP_8 with the real gate, [`AuditGate`]: the audit's verdict on migrated worlds (the
 //! migration's own tests in `migrations/tests` judge STEP_8 with a static gate, since the
 //! system under test cannot depend on its oracle; this is where the two meet at the crate
-//! level). Clean worlds, the Revision A history and resumed runs pass it and unlock; a contract
-//! trigger enabled for replica sessions only fails it, naming the trigger.
+//! level). Clean worlds, the Revision A leftovers, runs resumed after a failure at each of the
+//! eleven steps and the seed log's history pass it and unlock; a contract trigger enabled for
+//! replica sessions only fails it, naming the trigger.
 
 use std::sync::Arc;
 
@@ -94,10 +95,17 @@ async fn clean_worlds_pass_the_audit_gate_and_unlock(
 }
 
 #[rstest]
+#[case::step_0(StepName::Step0VerifyLock)]
+#[case::step_1(StepName::Step1CleanupM6)]
+#[case::step_2(StepName::Step2IdentityTables)]
 #[case::step_3(StepName::Step3RevisedM6)]
+#[case::step_4(StepName::Step4RevisedM7)]
+#[case::step_5(StepName::Step5M8Guardrail)]
 #[case::step_6(StepName::Step6M9HashAdditions)]
+#[case::step_7(StepName::Step7M10Cutover)]
 #[case::step_7b(StepName::Step7bPostCutoverFinalize)]
 #[case::step_8(StepName::Step8FullValidation)]
+#[case::step_9(StepName::Step9Unlock)]
 #[tokio::test]
 async fn a_run_resumed_after_a_failed_step_passes_the_audit_gate(
     #[future(awt)] db: TestDb,
@@ -117,6 +125,25 @@ async fn a_run_resumed_after_a_failed_step_passes_the_audit_gate(
     let outcome = run_phase_1c(&mut conn, &options(&gate, Some(hook)))
         .await
         .unwrap_or_else(|e| panic!("resumed phase 1c: {e}"));
+    assert_passed(&mut conn, &outcome, &gate).await;
+}
+
+/// The seed log's history (Revision A leftovers, STEP_3 aborting, the compression stage of
+/// STEP_7 failing after the cutover committed) resumed twice under the lock: the third run
+/// passes the audit gate.
+#[rstest]
+#[tokio::test]
+async fn the_seed_log_history_passes_the_audit_gate_on_its_third_run(#[future(awt)] db: TestDb) {
+    let mut conn = after_1b(&db, &generated(11, 12, 30), true).await;
+    let hook = Arc::new(FaultHook::seed_log_scenario());
+    let gate = Arc::new(AuditGate::new());
+    for attempt in 1..=2 {
+        let failed = run_phase_1c(&mut conn, &options(&gate, Some(hook.clone()))).await;
+        assert!(failed.is_err(), "attempt {attempt} should fail: {failed:?}");
+    }
+    let outcome = run_phase_1c(&mut conn, &options(&gate, Some(hook)))
+        .await
+        .unwrap_or_else(|e| panic!("third attempt: {e}"));
     assert_passed(&mut conn, &outcome, &gate).await;
 }
 

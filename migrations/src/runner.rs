@@ -229,7 +229,7 @@ async fn phase_1b_state(conn: &mut PgConnection) -> Result<Phase1bState, Migrati
         .collect();
     // A database past the cutover completed Phase 1B whatever its log says (an older log, or
     // rows of an earlier epoch).
-    if missing.is_empty() || relation_exists(conn, "order_fill_phase1a_archive").await? {
+    if missing.is_empty() || relation_exists(conn, &contract::archive_name("order_fill")).await? {
         Ok(Phase1bState::Complete)
     } else {
         Ok(Phase1bState::Incomplete(missing))

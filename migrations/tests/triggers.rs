@@ -734,7 +734,7 @@ async fn cluster_exposure_must_name_its_risk_states_hash(#[future(awt)] db: Test
 /// The cluster-exposure sync computes from the trigger's own row, never from a re-read of the
 /// risk hypertable: on TimescaleDB's community build a row just inserted into a fully
 /// compressed chunk was invisible to such a re-read, so no cluster rows were written and a
-/// valid BUY was refused (issue 10). This Apache build has no compression, so the test makes
+/// valid BUY was refused. This Apache build has no compression, so the test makes
 /// the risk hypertable read empty to the writing session during its INSERT instead (row-level
 /// security keyed on a session setting) and shows every cluster row is still written; a
 /// re-reading sync, swapped in, writes none under the same conditions, so the emulation does

@@ -160,7 +160,7 @@ pub enum ProvisionError {
     },
 }
 
-/// Shorthand used across the harness library.
+/// Shorthand used across this crate.
 pub type Result<T, E = ProvisionError> = std::result::Result<T, E>;
 
 pub(crate) fn io(

@@ -1,7 +1,9 @@
 //! The external backend: a server the user owns, named by URL.
 //!
-//! The harness only creates and drops databases whose names start with its own prefix
-//! (`harness_<run id>_`) and its templates (`harness_tmpl_<hash>`); it never touches others.
+//! Only databases this crate names are created and dropped: those whose names start with its
+//! prefix (`harness_<run id>_`) and its templates
+//! (`harness_tmpl_<hash>`); others are never touched. `reap_dead_runs` drops only databases
+//! this role owns, stamped by a dead run of this machine and used by no session.
 
 use std::str::FromStr;
 
@@ -162,24 +164,35 @@ impl Server for ExternalServer {
     }
 }
 
-/// The comment on every database the harness creates: `harness-owner <host> <pid> <start>`.
+/// The comment on every database the harness creates: `harness-owner <machine> <pid> <start>`.
 /// On a server many machines share, it tells a dead run's database from a live one's.
 pub(crate) fn owner_comment() -> String {
     format!(
         "harness-owner {} {}",
-        host_name(),
+        machine_id().as_deref().unwrap_or("unknown"),
         crate::native::owner_stamp(std::process::id())
     )
 }
 
-/// This machine's name, reduced to characters that are safe inside a SQL literal.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
+/// This machine and process namespace: host name, boot id and pid-namespace inode. A host
+/// name alone is shared by containers and CI runners; a pid means something only within one
+/// boot of one pid namespace. `None` where these cannot be read (no `/proc`): then no run's
+/// database is ever judged dead from here.
+fn machine_id() -> Option<String> {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let host = read("/proc/sys/kernel/hostname")?;
+    let boot = read("/proc/sys/kernel/random/boot_id")?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let ns = ns.to_string_lossy();
+    let id: String = format!("{host}/{boot}/{ns}")
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | ':'))
+        .collect();
+    (!host.is_empty() && !boot.is_empty()).then_some(id)
 }
 
 /// What [`reap_dead_runs`] did on an external server.
@@ -193,11 +206,13 @@ pub struct ExternalReap {
     pub other_hosts: usize,
     /// Harness-named databases without an owner stamp, left.
     pub unstamped: usize,
+    /// Databases that could not be dropped, with why (another role's, a refused drop).
+    pub failed: Vec<(String, String)>,
 }
 
 /// Drop the databases of dead harness runs of this machine (a run killed with SIGKILL leaves
-/// its database, lock held). Only databases the harness named and stamped are considered;
-/// templates are shared caches and stay.
+/// its database, lock held). Only databases the harness named and stamped, that this role
+/// owns and that no session is using are considered; templates are shared caches and stay.
 pub async fn reap_dead_runs(server: &ExternalServer) -> Result<ExternalReap> {
     let mut admin =
         sqlx::PgConnection::connect_with(&server.base.clone().disable_statement_logging())
@@ -206,11 +221,14 @@ pub async fn reap_dead_runs(server: &ExternalServer) -> Result<ExternalReap> {
                 url: redact_url(&server.url),
                 detail: redact_error(&e.to_string(), &server.url),
             })?;
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '') \
-           FROM pg_database \
-          WHERE datname LIKE 'harness\\_%' AND datname NOT LIKE 'harness\\_tmpl\\_%' \
-          ORDER BY datname",
+    let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(
+        "SELECT d.datname::text, coalesce(shobj_description(d.oid, 'pg_database'), ''), \
+                pg_get_userbyid(d.datdba) = current_user \
+                  OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+                (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid) \
+           FROM pg_database d \
+          WHERE d.datname LIKE 'harness\\_%' AND d.datname NOT LIKE 'harness\\_tmpl\\_%' \
+          ORDER BY d.datname",
     )
     .fetch_all(&mut admin)
     .await
@@ -219,24 +237,29 @@ pub async fn reap_dead_runs(server: &ExternalServer) -> Result<ExternalReap> {
         database: server.base.get_database().unwrap_or("postgres").to_string(),
         source,
     })?;
-    let me = host_name();
+    let me = machine_id();
     let mut reap = ExternalReap::default();
-    for (name, comment) in rows {
-        let Some(stamp) = comment.strip_prefix("harness-owner ") else {
+    for (name, comment, ours, sessions) in rows {
+        let Some((machine, owner)) = comment
+            .strip_prefix("harness-owner ")
+            .and_then(|stamp| stamp.split_once(' '))
+        else {
             reap.unstamped += 1;
             continue;
         };
-        let Some((host, owner)) = stamp.split_once(' ') else {
-            reap.unstamped += 1;
-            continue;
-        };
-        if host != me {
+        if me.as_deref() != Some(machine) || machine == "unknown" {
             reap.other_hosts += 1;
-        } else if crate::native::owner_alive(owner) {
+        } else if crate::native::owner_alive(owner) || sessions > 0 {
+            // a dead run has no sessions: one that is used is somebody's
             reap.alive += 1;
+        } else if !ours {
+            reap.failed
+                .push((name, "owned by another role".to_string()));
         } else {
-            crate::template::drop_database(&mut admin, &name).await?;
-            reap.dropped.push(name);
+            match crate::template::drop_database(&mut admin, &name).await {
+                Ok(_) => reap.dropped.push(name),
+                Err(e) => reap.failed.push((name, e.to_string())),
+            }
         }
     }
     let _ = admin.close().await;

@@ -195,27 +195,12 @@ async fn build_locked(
         .execute(&mut *admin)
         .await
         .map_err(sql_err("create template", &building))?;
-    {
-        let mut conn = PgConnection::connect_with(
-            &server
-                .connect_options(&building)
-                .disable_statement_logging(),
-        )
-        .await
-        .map_err(|e| tmpl_err(format!("connect: {e}")))?;
-        for (script, sql) in &spec.scripts {
-            // a plain &str runs over the simple-query protocol, so a script may hold many
-            // statements (and its futures stay Send, unlike raw_sql's)
-            sqlx::Executor::execute(&mut conn, sql.as_str())
-                .await
-                .map_err(|e| tmpl_err(format!("script {script}: {e}")))?;
-        }
-        if let Some(builder) = &spec.builder {
-            builder(&mut conn)
-                .await
-                .map_err(|e| tmpl_err(format!("builder: {e}")))?;
-        }
-        let _ = conn.close().await;
+    let filled = fill_template(server, spec, &building).await;
+    if let Err(detail) = filled {
+        // A failed build leaves nothing behind: its half-made database is not a template,
+        // so no reaper would ever take it.
+        let _ = sqlx::query(&drop_sql).execute(&mut *admin).await;
+        return Err(tmpl_err(detail));
     }
     for stmt in [
         format!(
@@ -238,6 +223,32 @@ async fn build_locked(
         ms = t0.elapsed().as_millis(),
         "template built"
     );
+    Ok(())
+}
+
+/// Run the spec's scripts and builder in the database being built.
+async fn fill_template(
+    server: &dyn Server,
+    spec: &TemplateSpec,
+    building: &str,
+) -> std::result::Result<(), String> {
+    let mut conn =
+        PgConnection::connect_with(&server.connect_options(building).disable_statement_logging())
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+    for (script, sql) in &spec.scripts {
+        // a plain &str runs over the simple-query protocol, so a script may hold many
+        // statements (and its futures stay Send, unlike raw_sql's)
+        sqlx::Executor::execute(&mut conn, sql.as_str())
+            .await
+            .map_err(|e| format!("script {script}: {e}"))?;
+    }
+    if let Some(builder) = &spec.builder {
+        builder(&mut conn)
+            .await
+            .map_err(|e| format!("builder: {e}"))?;
+    }
+    let _ = conn.close().await;
     Ok(())
 }
 
@@ -267,10 +278,12 @@ pub async fn clone_database(
         quote_ident(name),
         crate::external::owner_comment()
     );
-    sqlx::query(&comment)
-        .execute(&mut *admin)
-        .await
-        .map_err(sql_err("stamp the clone's owner", name))?;
+    if let Err(source) = sqlx::query(&comment).execute(&mut *admin).await {
+        // An unstamped clone would outlive a killed run on an external server: no reaper
+        // could tell whose it is. Give it back rather than keep it.
+        let _ = drop_database(admin, name).await;
+        return Err(sql_err("stamp the clone's owner", name)(source));
+    }
     Ok(t0.elapsed())
 }
 

@@ -171,7 +171,7 @@ fn database_name(prefix: &str, seq: u32, thread: Option<&str>) -> String {
     let mut name = format!("{prefix}{seq}");
     let test = thread
         .filter(|t| *t != "main" && !t.starts_with("tokio-"))
-        .map(|t| t.rsplit("::").next().unwrap_or(t))
+        .map(test_of_thread)
         .map(|t| {
             t.chars()
                 .map(|c| {
@@ -192,6 +192,17 @@ fn database_name(prefix: &str, seq: u32, thread: Option<&str>) -> String {
         }
     }
     name
+}
+
+/// The test's own name from its thread's (`module::test` or, for an rstest case,
+/// `module::test::case_2_what`: then the test and its case).
+fn test_of_thread(thread: &str) -> String {
+    let mut parts = thread.rsplit("::");
+    let last = parts.next().unwrap_or(thread);
+    match parts.next() {
+        Some(test) if last.starts_with("case_") => format!("{test}_{last}"),
+        _ => last.to_string(),
+    }
 }
 
 /// Statements (and slow ones, over 1 s) are logged at debug level under `sqlx::query`: a
@@ -235,6 +246,10 @@ mod tests {
             "harness_ab12_3"
         );
         assert_eq!(database_name("harness_ab12_", 3, None), "harness_ab12_3");
+        assert_eq!(
+            database_name("harness_ab12_", 3, Some("gate::resumed::case_2_step_6")),
+            "harness_ab12_3_resumed_case_2_step_6"
+        );
         let long = database_name("harness_ab12_", 3, Some(&"x".repeat(100)));
         assert_eq!(long.len(), 63, "{long}");
         assert!(long.starts_with("harness_ab12_3_xxx"), "{long}");
