@@ -50,7 +50,7 @@ pub const EXCLUDED_COLUMNS: [(&str, &str, &str); 7] = [
         "wall-clock step end (durations are their difference)",
     ),
     (
-        "migration_backfill_progress",
+        contract::BACKFILL_PROGRESS_TABLE,
         "updated_at_utc",
         "wall-clock time of a backfill task's last batch",
     ),

@@ -109,7 +109,7 @@ pub async fn apply_phase_1a(conn: &mut PgConnection) -> Result<(), MigrationErro
 /// Phase 1C): orders bound straight to the `risk_hourly_state` hypertable, half-made.
 pub async fn apply_revision_a_m6_partial(conn: &mut PgConnection) -> Result<(), MigrationError> {
     let phase = "Revision A M6";
-    if !relation_exists(conn, "order_request_v2").await? {
+    if !relation_exists(conn, &contract::v2_name("order_request")).await? {
         return Err(MigrationError::PrerequisiteMissing {
             phase,
             missing: "Phase 1B (before the cutover)",
@@ -148,7 +148,7 @@ type LockRow = (String, bool, String, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// The `phase_1b_schema` lock row; `None` when the table or the row is missing.
 pub async fn lock_state(conn: &mut PgConnection) -> Result<Option<LockState>, MigrationError> {
-    if !relation_exists(conn, "migration_lock").await? {
+    if !relation_exists(conn, contract::LOCK_TABLE).await? {
         return Ok(None);
     }
     let row: Option<LockRow> = sqlx::query_as(
@@ -195,7 +195,7 @@ pub struct StepLogRow {
 
 /// Every `migration_step_log` row in log order; empty when Phase 1B is not applied.
 pub async fn step_log(conn: &mut PgConnection) -> Result<Vec<StepLogRow>, MigrationError> {
-    if !relation_exists(conn, "migration_step_log").await? {
+    if !relation_exists(conn, contract::STEP_LOG_TABLE).await? {
         return Ok(Vec::new());
     }
     sqlx::query_as::<_, StepLogRow>(

@@ -1419,8 +1419,8 @@ async fn log_skipped(
 
 /// Check the lock and the layout before anything runs (typed errors for bad input).
 async fn preflight(conn: &mut PgConnection, run_id: &str) -> Result<Preflight, MigrationError> {
-    if !relation_exists(conn, "migration_lock").await?
-        || !relation_exists(conn, "migration_step_log").await?
+    if !relation_exists(conn, contract::LOCK_TABLE).await?
+        || !relation_exists(conn, contract::STEP_LOG_TABLE).await?
     {
         return Err(MigrationError::Phase1bMissing);
     }
@@ -1497,12 +1497,14 @@ async fn record_step0_failure(
 
 async fn layout(conn: &mut PgConnection) -> Result<Layout, MigrationError> {
     let (v2, archives): (Vec<String>, Vec<String>) = sqlx::query_as(
-        "SELECT coalesce(array_agg(t || '_v2' ORDER BY t) FILTER (WHERE to_regclass('public.' || t || '_v2') IS NOT NULL), '{}'),
-                coalesce(array_agg(t || '_phase1a_archive' ORDER BY t)
-                         FILTER (WHERE to_regclass('public.' || t || '_phase1a_archive') IS NOT NULL), '{}')
+        "SELECT coalesce(array_agg(t || $2 ORDER BY t) FILTER (WHERE to_regclass('public.' || t || $2) IS NOT NULL), '{}'),
+                coalesce(array_agg(t || $3 ORDER BY t)
+                         FILTER (WHERE to_regclass('public.' || t || $3) IS NOT NULL), '{}')
            FROM unnest($1::text[]) AS t",
     )
     .bind(EVENT_TABLES.map(str::to_string).to_vec())
+    .bind(contract::V2_SUFFIX)
+    .bind(contract::ARCHIVE_SUFFIX)
     .fetch_one(&mut *conn)
     .await
     .map_err(ctx("inspecting the event tables"))?;
