@@ -199,7 +199,23 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // An exported HARNESS_BACKEND applies where it can; one typed on the command line must.
+    let backend_typed =
+        matches.value_source("backend") == Some(clap::parser::ValueSource::CommandLine);
+    if let (true, Some(name)) = (backend_typed, url_command(&cli.command)) {
+        if !matches!(cli.backend, Backend::Auto | Backend::External) {
+            eprintln!(
+                "error: --backend {} does not apply to `{name}`: it works on the database its URL names",
+                format!("{:?}", cli.backend).to_lowercase()
+            );
+            return ExitCode::from(2);
+        }
+    }
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -207,6 +223,15 @@ async fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The subcommands that take the database itself by URL, where no backend makes one.
+fn url_command(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Migrate(_) => Some("migrate"),
+        Command::Validate(_) => Some("validate"),
+        _ => None,
     }
 }
 
@@ -468,7 +493,7 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         live,
         stop_after: args.stop_after,
     };
-    let hook = fault_hook_from_env()?;
+    let hook = fault_hook_from_env(json_on_stdout)?;
     let server = std::sync::Arc::from(choice(cli)?.start().await?);
     let report = match harness::run::run_with_hook(server, &world, &config, hook).await {
         Ok(report) => report,
@@ -928,7 +953,7 @@ fn print_live(out: &mut dyn Write, l: &harness::run::LiveRun) -> std::io::Result
 /// or a prefix ending in `*`), prints `fault point reached: <name> backend_pid=<pid>` and waits
 /// for a line on stdin (or its end) before it goes on, so a test can kill it, terminate its
 /// backend or crash the server while the migration stands exactly there.
-fn fault_hook_from_env() -> Result<Option<std::sync::Arc<migrations::FaultHook>>> {
+fn fault_hook_from_env(to_stderr: bool) -> Result<Option<std::sync::Arc<migrations::FaultHook>>> {
     let Ok(point) = std::env::var("HARNESS_FAULT_POINT") else {
         return Ok(None);
     };
@@ -941,17 +966,23 @@ fn fault_hook_from_env() -> Result<Option<std::sync::Arc<migrations::FaultHook>>
             known.last().map_or("", String::as_str)
         );
     }
-    let pause = migrations::PointAction::Call(std::sync::Arc::new(|p: &migrations::FaultPoint| {
-        let mut out = std::io::stdout();
-        let _ = writeln!(
-            out,
-            "fault point reached: {} backend_pid={}",
-            p.name, p.backend_pid
-        );
-        let _ = out.flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    }));
+    let pause =
+        migrations::PointAction::Call(std::sync::Arc::new(move |p: &migrations::FaultPoint| {
+            // stdout, unless it carries a JSON document alone
+            let line = format!(
+                "fault point reached: {} backend_pid={}",
+                p.name, p.backend_pid
+            );
+            if to_stderr {
+                eprintln!("{line}");
+            } else {
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }));
     Ok(Some(std::sync::Arc::new(
         migrations::FaultHook::new().at_point(point, pause),
     )))
@@ -959,7 +990,7 @@ fn fault_hook_from_env() -> Result<Option<std::sync::Arc<migrations::FaultHook>>
 
 async fn cmd_migrate(args: &MigrateArgs) -> Result<ExitCode> {
     let url = args.url.as_str();
-    let fault = fault_hook_from_env()?;
+    let fault = fault_hook_from_env(false)?;
     let mut conn = migrations::connect(url).await?;
     // STEP_8's audit also uses a second connection to the same database when the URL parses
     // (it always does once `connect` succeeded); the gate falls back to one connection itself.

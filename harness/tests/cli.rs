@@ -806,3 +806,43 @@ fn statement_logs_are_quiet_by_default_and_there_with_harness_log_debug() {
         &debug[..debug.len().min(2000)]
     );
 }
+
+#[test]
+fn a_typed_backend_that_cannot_apply_to_a_url_command_is_refused() {
+    for (cmd, backend) in [("validate", "native"), ("migrate", "docker")] {
+        let (code, out) = harness(&[cmd, "--backend", backend, "postgres://u@127.0.0.1:1/x"]);
+        assert_eq!(code, Some(2), "{cmd} --backend {backend}: {out}");
+        assert!(
+            out.contains(&format!("--backend {backend} does not apply to `{cmd}`")),
+            "{out}"
+        );
+    }
+    // exported, it does not get in the way: the URL is still what is tried
+    let (code, out) = harness_with(
+        &["validate", "postgres://u@127.0.0.1:1/x"],
+        &[("HARNESS_BACKEND", "native")],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("127.0.0.1:1"), "{out}");
+    assert!(!out.contains("does not apply"), "{out}");
+}
+
+#[test]
+fn with_the_json_log_on_stdout_a_fault_point_is_announced_on_stderr() {
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--fixture", "--format", "json"])
+        .env("HARNESS_LOG", "error")
+        .env("HARNESS_FAULT_POINT", "STEP_3_REVISED_M6/begin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn harness: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("fault point reached: STEP_3_REVISED_M6/begin"),
+        "{stderr}"
+    );
+    let doc: Result<serde_json::Value, _> = serde_json::from_str(&stdout);
+    assert!(doc.is_ok(), "stdout is the JSON document alone: {stdout}");
+}
