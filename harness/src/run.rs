@@ -587,10 +587,8 @@ pub fn migrated_template(world: Arc<World>) -> crate::template::TemplateSpec {
 
 /// The fixture world, built once per process.
 pub fn fixture_world() -> Result<Arc<World>, RunError> {
-    static FIXTURE: std::sync::OnceLock<Arc<World>> = std::sync::OnceLock::new();
-    if let Some(w) = FIXTURE.get() {
-        return Ok(w.clone());
-    }
-    let w = Arc::new(build_world(&WorldSource::Fixture)?);
-    Ok(FIXTURE.get_or_init(|| w).clone())
+    fixtures::fixture_world().map_err(|e| RunError::Generate {
+        seed: generators::FIXTURE_SEED,
+        detail: e.to_string(),
+    })
 }

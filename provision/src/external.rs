@@ -179,6 +179,12 @@ pub(crate) fn owner_comment() -> String {
 /// boot of one pid namespace. `None` where these cannot be read (no `/proc`): then no run's
 /// database is ever judged dead from here.
 fn machine_id() -> Option<String> {
+    // Read once per process: every clone is stamped with it.
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(read_machine_id).clone()
+}
+
+fn read_machine_id() -> Option<String> {
     let read = |p: &str| {
         std::fs::read_to_string(p)
             .ok()
