@@ -7,11 +7,13 @@
 //! * [`report`]: the implementation log, gathered from the database and rendered;
 //! * [`fingerprint`]: a content hash of a database, equal for equal data;
 //! * [`doctor`]: what can serve here, and how fast;
+//! * [`fuzz`]: `harness fuzz`, the nightly fuzz job, its planted bugs and rule-edge coverage;
 //! * [`writers`]: the trading system writing while the migration runs, and the proof that
 //!   nothing it was told was written got lost.
 
 pub mod doctor;
 pub mod fingerprint;
+pub mod fuzz;
 pub mod gate;
 pub mod report;
 pub mod run;

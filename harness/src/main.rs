@@ -10,6 +10,8 @@ use harness::report::{ImplementationLog, ReportFormat};
 use harness::run::{LiveConfig, RunConfig, RunReport, Scenario, StopAfter, WorldSource};
 use migrations::RunOutcome;
 
+mod fuzz_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "harness",
@@ -160,6 +162,11 @@ enum Command {
     /// Start a throw-away server with a fresh TimescaleDB database, print `database: <url>`,
     /// and keep it until stdin closes or Ctrl-C; then stop it and remove its data.
     Serve,
+    /// The fuzz job: generated worlds through the whole pipeline (checks on Phase 1A, `*_v2`
+    /// and after the cutover, nothing lost, replay parity) until the budget; failures shrunk,
+    /// written out with their replay command, deduplicated. Exit 0 clean, 1 a failure found,
+    /// 2 usage error, 3 infrastructure failure.
+    Fuzz(fuzz_cmd::FuzzArgs),
 }
 
 /// `--backend` / `HARNESS_BACKEND`.
@@ -238,6 +245,15 @@ fn url_command(command: &Command) -> Option<&'static str> {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Run(args) => cmd_run(&cli, args).await,
+        Command::Fuzz(args) => {
+            let c = choice(&cli)?;
+            fuzz_cmd::cmd_fuzz(args, move || async move {
+                let server: std::sync::Arc<dyn harness::provision::Server> =
+                    std::sync::Arc::from(c.start().await?);
+                Ok(server)
+            })
+            .await
+        }
         Command::Migrate(args) => cmd_migrate(args).await,
         Command::Validate(args) => cmd_validate(&cli, args).await,
         Command::Doctor => {
@@ -445,17 +461,7 @@ async fn cmd_run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         ("--writer-log", &args.writer_log),
     ] {
         if let Some(p) = path {
-            // Opened for append, so an existing file keeps its content until the run writes
-            // it; one this check creates is removed again, so a refused run leaves nothing.
-            let existed = p.exists();
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(p)
-                .map_err(|e| anyhow::anyhow!("cannot write {flag} {}: {e}", p.display()))?;
-            if !existed {
-                let _ = std::fs::remove_file(p);
-            }
+            fuzz_cmd::check_writable(flag, p)?;
         }
     }
     let (source, desc) = world_source(args)?;

@@ -26,14 +26,14 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use generators::hash::{render_decimal, render_timestamp, MONEY_SCALE};
-use generators::model::{Side, World};
+use generators::model::World;
 use generators::strategy::{world_cases, Limits, WorldCase};
 use generators::{replay_hourly_states, HourlyStates};
+use harness::fuzz::case::splitmix;
+use harness::fuzz::facts::{first_mismatch, state_lines, stored_lines};
+use harness::fuzz::mutate::generic_ready;
 use harness::TestDb;
-use invariants::{
-    load_catalog, render_check, run_check, run_checks, AuditPurpose, TableSet, CHECK_NAMES,
-};
+use invariants::{load_catalog, run_check, run_checks, AuditPurpose, TableSet, CHECK_NAMES};
 use migrations::{apply_phase_1b, lock_state, run_phase_1c};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
 use sqlx::{Connection, PgConnection};
@@ -262,75 +262,11 @@ fn every_check_is_clean_before_during_and_after_the_migration() {
 
 // 2 ---------------------------------------------------------------------------------------------
 
-/// Phase 1A tables, as the baseline created them.
-const REFERENCE_AND_HYPERTABLES: [&str; 10] = [
-    "account",
-    "fee_schedule",
-    "instrument",
-    "cluster",
-    "instrument_cluster",
-    "model_registry",
-    "feature_snapshot",
-    "position_hourly_state",
-    "portfolio_hourly_state",
-    "risk_hourly_state",
-];
-
-/// Columns of `table` in table order.
-async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<String>, String> {
-    sqlx::query_scalar(
-        "SELECT a.attname::text FROM pg_attribute a
-          WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-          ORDER BY a.attnum",
-    )
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(|e| format!("columns of {table}: {e}"))
-}
-
-/// (rows, sha256 of the rows projected on `cols` as row text, sorted bytewise).
-async fn content(
-    conn: &mut PgConnection,
-    table: &str,
-    cols: &[String],
-) -> Result<(i64, String), String> {
-    let list = cols
-        .iter()
-        .map(|c| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT count(*), encode(sha256(convert_to(coalesce(
-            string_agg(r, E'\\n' ORDER BY r COLLATE \"C\"), ''), 'UTF8')), 'hex')
-           FROM (SELECT ROW({list})::text AS r FROM {table}) t"
-    );
-    sqlx::query_as(&sql)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| format!("content of {table}: {e}"))
-}
-
 #[test]
 fn nothing_is_lost_and_every_fact_survives_the_cutover() {
     property("nothing_lost", Limits::SMALL, |case| async move {
         let (_db, mut conn, world) = seeded(&case).await?;
-        // Pin the text forms the fingerprints are made of.
-        sqlx::raw_sql(
-            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1",
-        )
-        .execute(&mut conn)
-        .await
-        .map_err(fail("session settings"))?;
-        let mut before = BTreeMap::new();
-        for table in invariants::EVENT_TABLES
-            .iter()
-            .chain(&REFERENCE_AND_HYPERTABLES)
-        {
-            let cols = columns(&mut conn, table).await?;
-            let c = content(&mut conn, table, &cols).await?;
-            before.insert(*table, (cols, c));
-        }
+        let before = harness::fuzz::facts::snapshot(&mut conn).await?;
         let seeded_rows: i64 = before.values().map(|(_, (n, _))| n).sum();
         if seeded_rows as u64 != world.total_rows() {
             return Err(format!(
@@ -339,142 +275,21 @@ fn nothing_is_lost_and_every_fact_survives_the_cutover() {
             ));
         }
         migrate(&mut conn).await?;
-        let mut lost = Vec::new();
-        for (table, (cols, expected)) in &before {
-            let mut targets = vec![table.to_string()];
-            if invariants::EVENT_TABLES.contains(table) {
-                let archive = format!("{table}_phase1a_archive");
-                // The archive is the pre-migration table itself: same columns, same rows.
-                let archive_cols = columns(&mut conn, &archive).await?;
-                if &archive_cols != cols {
-                    lost.push(format!(
-                        "{archive}: columns {archive_cols:?}, expected {cols:?}"
-                    ));
-                }
-                targets.push(archive);
-            }
-            for t in targets {
-                let got = content(&mut conn, &t, cols).await?;
-                if &got != expected {
-                    lost.push(format!(
-                        "{t}: {} rows {} (projected on the legacy columns), expected {} rows {}",
-                        got.0, got.1, expected.0, expected.1
-                    ));
-                }
-            }
-        }
+        let lost = harness::fuzz::facts::lost(&mut conn, &before).await?;
         let _ = conn.close().await;
         if lost.is_empty() {
             Ok(())
         } else {
-            Err(lost.join("\n"))
+            Err(lost
+                .into_iter()
+                .map(|(_, line)| line)
+                .collect::<Vec<_>>()
+                .join("\n"))
         }
     });
 }
 
 // 3 ---------------------------------------------------------------------------------------------
-
-/// The hourly states as text lines, in (hour, account, instrument) order: the Rust side.
-fn state_lines(s: &HourlyStates) -> [Vec<String>; 4] {
-    let n = |d| render_decimal(d, MONEY_SCALE);
-    let t = render_timestamp;
-    [
-        s.positions
-            .iter()
-            .map(|p| {
-                format!(
-                    "{}|{}|{}|{}|{}|{}|{}",
-                    p.account_id,
-                    p.instrument_id,
-                    t(p.hour_ts),
-                    n(p.quantity),
-                    n(p.mark_price),
-                    n(p.market_value),
-                    p.state_hash
-                )
-            })
-            .collect(),
-        s.portfolios
-            .iter()
-            .map(|p| {
-                format!(
-                    "{}|{}|{}|{}|{}|{}|{}",
-                    p.account_id,
-                    t(p.hour_ts),
-                    n(p.cash),
-                    n(p.market_value),
-                    n(p.equity),
-                    n(p.peak_equity),
-                    p.state_hash
-                )
-            })
-            .collect(),
-        s.risks
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}|{}|{}|{}|{}|{}|{}",
-                    r.account_id,
-                    t(r.hour_ts),
-                    n(r.gross_exposure),
-                    n(r.drawdown),
-                    r.trading_state.as_str(),
-                    r.state_hash,
-                    r.parent_portfolio_hash
-                )
-            })
-            .collect(),
-        s.changes
-            .iter()
-            .map(|e| {
-                format!(
-                    "{}|{}|{}|{}|{}",
-                    e.account_id,
-                    t(e.hour_ts),
-                    e.from_state.as_str(),
-                    e.to_state.as_str(),
-                    n(e.drawdown)
-                )
-            })
-            .collect(),
-    ]
-}
-
-/// The stored hourly states as the same text lines: the database side.
-async fn stored_lines(conn: &mut PgConnection) -> Result<[Vec<String>; 4], String> {
-    const TS: &str = r#"to_char(hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#;
-    let queries = [
-        format!("SELECT concat_ws('|', account_id, instrument_id, {TS}, quantity, mark_price, market_value, state_hash)
-                   FROM position_hourly_state ORDER BY hour_ts, account_id, instrument_id"),
-        format!("SELECT concat_ws('|', account_id, {TS}, cash, market_value, equity, peak_equity, state_hash)
-                   FROM portfolio_hourly_state ORDER BY hour_ts, account_id"),
-        format!("SELECT concat_ws('|', account_id, {TS}, gross_exposure, drawdown, trading_state, state_hash, parent_portfolio_hash)
-                   FROM risk_hourly_state ORDER BY hour_ts, account_id"),
-        format!("SELECT concat_ws('|', account_id, {TS}, from_state, to_state, drawdown)
-                   FROM risk_event ORDER BY hour_ts, account_id"),
-    ];
-    let mut out: [Vec<String>; 4] = Default::default();
-    for (slot, sql) in out.iter_mut().zip(&queries) {
-        *slot = sqlx::query_scalar(sql)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| format!("reading stored states: {e}"))?;
-    }
-    Ok(out)
-}
-
-fn first_mismatch(what: &str, a: &[Vec<String>; 4], b: &[Vec<String>; 4]) -> Option<String> {
-    let names = ["position", "portfolio", "risk", "risk_event"];
-    for ((name, x), y) in names.iter().zip(a).zip(b) {
-        if x.len() != y.len() {
-            return Some(format!("{what}: {name}: {} rows vs {}", x.len(), y.len()));
-        }
-        if let Some(i) = x.iter().zip(y).position(|(p, q)| p != q) {
-            return Some(format!("{what}: {name} row {i}: {} vs {}", x[i], y[i]));
-        }
-    }
-    None
-}
 
 #[test]
 fn reference_model_states_equal_stored_and_sql_recomputed_states() {
@@ -628,24 +443,6 @@ fn record(check: &'static str, kills: Kills) {
     k.skipped_world += kills.skipped_world;
 }
 
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// Does the world have what a corruption without an explicit precondition needs: a deposit,
-/// a BUY fill and a SELL fill?
-fn generic_ready(world: &World) -> bool {
-    world
-        .cash_ledger
-        .iter()
-        .any(|l| l.entry_type == generators::model::EntryType::Deposit)
-        && world.order_fill.iter().any(|f| f.side == Side::Buy)
-        && world.order_fill.iter().any(|f| f.side == Side::Sell)
-}
-
 async fn mutation_case(case: WorldCase) -> Outcome {
     let (_db, mut conn, world) = seeded(&case).await?;
     migrate(&mut conn).await?;
@@ -682,43 +479,11 @@ async fn mutation_case(case: WorldCase) -> Outcome {
             }
         } else {
             kills.applied += 1;
-            let script = c.sql_for(set).map_err(fail("corruption sql"))?;
-            let mut tx = conn.begin().await.map_err(fail("begin"))?;
-            // Every precondition is declared, so a DML-only script whose row picker finds
-            // nothing (it changes no row) is a missing precondition: a failure, never a pass.
-            let dml_only = !c.sql.contains("DO $") && !c.sql.contains("ADD CONSTRAINT");
-            let changed = sqlx::raw_sql(&script)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| format!("{check}/{}: corruption SQL failed: {e}", c.rule))?
-                .rows_affected();
-            if dml_only && changed == 0 {
-                return Err(format!(
-                    "{check}/{} ({}): the corruption changed no row although its precondition \
-                     holds (an undeclared precondition)",
-                    c.rule, c.what
-                ));
-            }
-            let after = load_catalog(&mut tx).await.map_err(fail("catalog"))?;
-            let rendered = render_check(check, set, &after).map_err(fail("render"))?;
-            let sql = format!(
-                "SELECT count(*) FILTER (WHERE v.rule = $1), count(*) FROM ({}) v",
-                rendered.sql
-            );
-            let (hits, all): (i64, i64) = sqlx::query_as(&sql)
-                .bind(c.rule)
-                .persistent(false)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| format!("{check}: query after {}: {e}", c.rule))?;
-            tx.rollback().await.map_err(fail("rollback"))?;
-            if hits > 0 {
+            let m = harness::fuzz::mutate::judge(&mut conn, c).await?;
+            if m.killed {
                 kills.killed += 1;
             } else {
-                missed.push(format!(
-                    "{check}/{} ({}): not caught ({all} other violations of {check})",
-                    c.rule, c.what
-                ));
+                missed.push(format!("{check}/{} ({}): {}", c.rule, c.what, m.detail));
             }
         }
         record(check, kills);
@@ -749,22 +514,17 @@ async fn mutation_case(case: WorldCase) -> Outcome {
             kills.skipped_precondition += 1;
         } else {
             kills.applied += 1;
-            let invariants::corruptions::Target::Confirmation { expect } = c.target else {
+            if !matches!(
+                c.target,
+                invariants::corruptions::Target::Confirmation { .. }
+            ) {
                 return Err(format!("{} is not a confirmation corruption", c.label()));
-            };
-            let script = c.sql_for(set).map_err(fail("corruption sql"))?;
-            let mut tx = conn.begin().await.map_err(fail("begin"))?;
-            sqlx::raw_sql(&script)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| format!("{}: corruption SQL failed: {e}", c.label()))?;
-            let audit = invariants::audit_within(&mut tx, AuditPurpose::Validate, 5)
-                .await
-                .map_err(|e| format!("{}: audit: {e}", c.label()))?;
-            tx.rollback().await.map_err(fail("rollback"))?;
-            match audit.confirmations.iter().find(|x| x.name == name) {
-                Some(x) if !x.passed && x.detail.contains(expect) => kills.killed += 1,
-                other => missed.push(format!("{} ({}): not caught: {other:?}", c.label(), c.what)),
+            }
+            let m = harness::fuzz::mutate::judge(&mut conn, c).await?;
+            if m.killed {
+                kills.killed += 1;
+            } else {
+                missed.push(format!("{} ({}): {}", c.label(), c.what, m.detail));
             }
         }
         record(name, kills);

@@ -6,6 +6,7 @@
 //! records each in `migration_step_log`, enforces abort-on-error and resume semantics, and runs
 //! the validation gate. See `migrations/README.md` for what each step does and why.
 
+mod edit;
 mod error;
 mod fault;
 mod phases;
@@ -22,6 +23,7 @@ pub use contract::gate::{
     ValidationFuture, ValidationGate,
 };
 pub use contract::{StepName, StepStatus, LOCK_NAME, LOCK_REASON, PHASE_1B, PHASE_1C};
+pub use edit::{edited_sql, SqlEdit, SqlEditError};
 pub use error::MigrationError;
 pub use fault::{point_matches, FaultHook, FaultKind, FaultPoint, PointAction};
 pub use phases::{
@@ -33,8 +35,8 @@ pub use runner::{
     MigrationOutcome, Phase1bOutcome, ScriptRecord,
 };
 pub use sql::{
-    parse_stages, split_statements, sql_fingerprint, SqlFileError, Stage, StageKind, Statement,
-    PHASE_1A_SCRIPTS, PHASE_1B_SCRIPTS, REVISION_A_M6_PARTIAL,
+    embedded_sql, parse_stages, split_statements, sql_fingerprint, SqlFileError, Stage, StageKind,
+    Statement, PHASE_1A_SCRIPTS, PHASE_1B_SCRIPTS, REVISION_A_M6_PARTIAL,
 };
 
 /// Phase 1A scripts as (name, SQL), for building a template database.
@@ -337,6 +339,8 @@ pub struct RunOptions {
     /// How long to wait for another runner's advisory lock before refusing: the backend of a
     /// killed run holds it until it notices its client is gone.
     pub runner_wait: Duration,
+    /// Test-only edits of the migration's SQL (a fuzz run's planted bug); empty in real runs.
+    pub sql_edits: Vec<SqlEdit>,
 }
 
 impl Default for RunOptions {
@@ -351,6 +355,7 @@ impl Default for RunOptions {
             stop_after: None,
             stop_after_phase_1b: false,
             runner_wait: DEFAULT_RUNNER_WAIT,
+            sql_edits: Vec::new(),
         }
     }
 }
@@ -366,6 +371,7 @@ impl fmt::Debug for RunOptions {
             .field("lock_retry_budget", &self.lock_retry_budget)
             .field("stop_after", &self.stop_after)
             .field("stop_after_phase_1b", &self.stop_after_phase_1b)
+            .field("sql_edits", &self.sql_edits)
             .finish()
     }
 }

@@ -78,12 +78,19 @@ impl Unit {
     }
 }
 
-fn stages_of(file: &'static str, sql: &'static str) -> Result<Vec<Stage>, StepFailure> {
-    parse_stages(file, sql).map_err(|e| StepFailure {
+/// The stages of `file`, after the run's SQL edits (none in real runs).
+fn stages_of(
+    opts: &RunOptions,
+    file: &'static str,
+    sql: &'static str,
+) -> Result<Vec<Stage>, StepFailure> {
+    let failure = |message: String| StepFailure {
         status: StepStatus::Failed,
-        message: e.to_string(),
+        message,
         cause: None,
-    })
+    };
+    let sql = crate::edited_sql(file, sql, &opts.sql_edits).map_err(|e| failure(e.to_string()))?;
+    parse_stages(file, sql).map_err(|e| failure(e.to_string()))
 }
 
 /// Every fault point of the migration, in run order: each step's `begin`, each stage's
@@ -381,7 +388,7 @@ async fn bootstrap(
 ) -> Result<ScriptRecord, MigrationError> {
     let started = Utc::now();
     let clock = Instant::now();
-    let stages = stages_of(unit.file, unit.sql).map_err(|f| MigrationError::Script {
+    let stages = stages_of(opts, unit.file, unit.sql).map_err(|f| MigrationError::Script {
         phase: "Phase 1B",
         script: unit.file,
         message: f.message,
@@ -804,7 +811,7 @@ async fn run_body(
     let mut notes: Vec<String> = Vec::new();
     fire(opts, &format!("{}/begin", unit.log_name), pid)
         .map_err(|f| BodyFailure::from(f, &notes))?;
-    let stages = stages_of(unit.file, unit.sql).map_err(|f| BodyFailure::from(f, &notes))?;
+    let stages = stages_of(opts, unit.file, unit.sql).map_err(|f| BodyFailure::from(f, &notes))?;
     let main_fault = fault
         .as_ref()
         .filter(|k| **k != FaultKind::UnsafeCompressionPolicy);
@@ -832,7 +839,7 @@ async fn run_body(
             let stage_fault = fault
                 .as_ref()
                 .filter(|k| **k == FaultKind::UnsafeCompressionPolicy);
-            let post = stages_of(file, sql).map_err(|f| BodyFailure::from(f, &notes))?;
+            let post = stages_of(opts, file, sql).map_err(|f| BodyFailure::from(f, &notes))?;
             let post_unit = Unit {
                 file,
                 sql,

@@ -61,6 +61,22 @@ pub(crate) const STEP_7B: &str = include_str!("../sql/phase_1c/step_7b_post_cuto
 pub(crate) const STEP_8: &str = include_str!("../sql/phase_1c/step_8_full_validation.sql");
 pub(crate) const STEP_9: &str = include_str!("../sql/phase_1c/step_9_unlock.sql");
 
+/// The embedded text of a migration file by its name relative to `migrations/sql/` (Phase 1B,
+/// Phase 1C and the Revision A leftovers; Phase 1A is the contract's).
+pub fn embedded_sql(file: &str) -> Option<&'static str> {
+    PHASE_1B_SCRIPTS
+        .iter()
+        .copied()
+        .chain(
+            crate::steps()
+                .iter()
+                .flat_map(|s| std::iter::once((s.file, s.sql)).chain(s.post_commit)),
+        )
+        .chain(std::iter::once(REVISION_A_M6_PARTIAL))
+        .find(|(name, _)| *name == file)
+        .map(|(_, sql)| sql)
+}
+
 /// SHA-256 (lower-case hex) over every embedded SQL file, names included: a template database
 /// or a cached result named by it can never outlive a change to the migration.
 pub fn sql_fingerprint() -> String {

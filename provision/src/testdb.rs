@@ -123,11 +123,28 @@ impl TestDb {
         self.server.keep_after_exit();
         self.kept.store(true, Ordering::SeqCst);
     }
+
+    /// Whether [`TestDb::keep`] or [`TestDb::keep_quietly`] was called.
+    pub fn is_kept(&self) -> bool {
+        self.kept.load(Ordering::SeqCst)
+    }
+
+    /// Drop the database now, in the caller's runtime: what `Drop` does on a helper thread it
+    /// joins, without blocking the caller's other tasks for the drop's checkpoint.
+    pub async fn dispose(mut self) -> Result<()> {
+        // Drop does nothing for an empty name; the pool's connections go first.
+        let name = std::mem::take(&mut self.name);
+        self.pool.close().await;
+        let mut admin = template::admin_connection(self.server.as_ref()).await?;
+        template::drop_database(&mut admin, &name).await?;
+        let _ = admin.close().await;
+        Ok(())
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.kept.load(Ordering::SeqCst) {
+        if self.kept.load(Ordering::SeqCst) || self.name.is_empty() {
             return;
         }
         if std::thread::panicking() {

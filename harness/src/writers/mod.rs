@@ -197,6 +197,13 @@ impl Writers {
         let _ = hours.wait_for(|h| *h >= 1).await;
     }
 
+    /// Wait until the writers wrote every live hour (nobody asks them to stop).
+    pub async fn finish(self) -> Result<WriterLog, WriterError> {
+        self.task
+            .await
+            .map_err(|e| WriterError::Join(e.to_string()))
+    }
+
     /// Ask the writers to stop at the end of the hour they are writing, and wait for them.
     pub async fn stop(self) -> Result<WriterLog, WriterError> {
         self.stop.store(true, Ordering::SeqCst);
