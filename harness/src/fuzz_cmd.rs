@@ -224,7 +224,7 @@ where
                 return Ok(ExitCode::from(3));
             }
         };
-        let code = harness::fuzz::replay(&script, bug, server, &mut out)
+        let code = harness::fuzz::replay(&script, bug, server, args.case_timeout, &mut out)
             .await
             .map_err(anyhow::Error::msg)?;
         return Ok(ExitCode::from(code));
@@ -334,17 +334,31 @@ where
         )?;
         code = 1;
     }
+    // A report that cannot be written is said, but never hides what the run found.
+    let mut report_failed = false;
     if let Some(p) = &args.json {
         let mut doc = harness::fuzz::report::summary_json(&config, &outcome);
         doc["exit_code"] = serde_json::json!(code);
-        std::fs::write(p, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("--json {}", p.display()))?;
-        writeln!(out, "json: {}", p.display())?;
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        match std::fs::write(p, text) {
+            Ok(()) => writeln!(out, "json: {}", p.display())?,
+            Err(e) => {
+                eprintln!("error: --json {}: {e}", p.display());
+                report_failed = true;
+            }
+        }
     }
     if let Some(p) = &args.junit {
-        std::fs::write(p, harness::fuzz::report::junit(&config, &outcome))
-            .with_context(|| format!("--junit {}", p.display()))?;
-        writeln!(out, "junit: {}", p.display())?;
+        match std::fs::write(p, harness::fuzz::report::junit(&config, &outcome)) {
+            Ok(()) => writeln!(out, "junit: {}", p.display())?,
+            Err(e) => {
+                eprintln!("error: --junit {}: {e}", p.display());
+                report_failed = true;
+            }
+        }
+    }
+    if report_failed && code == 0 {
+        code = 2;
     }
     writeln!(
         out,
@@ -352,6 +366,7 @@ where
         match code {
             0 => "PASS",
             1 => "FAILED",
+            2 => "REPORT NOT WRITTEN",
             _ => "INFRASTRUCTURE FAILURE",
         }
     )?;

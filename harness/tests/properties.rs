@@ -266,7 +266,9 @@ fn every_check_is_clean_before_during_and_after_the_migration() {
 fn nothing_is_lost_and_every_fact_survives_the_cutover() {
     property("nothing_lost", Limits::SMALL, |case| async move {
         let (_db, mut conn, world) = seeded(&case).await?;
-        let before = harness::fuzz::facts::snapshot(&mut conn).await?;
+        let before = harness::fuzz::facts::snapshot(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
         let seeded_rows: i64 = before.values().map(|(_, (n, _))| n).sum();
         if seeded_rows as u64 != world.total_rows() {
             return Err(format!(
@@ -275,7 +277,9 @@ fn nothing_is_lost_and_every_fact_survives_the_cutover() {
             ));
         }
         migrate(&mut conn).await?;
-        let lost = harness::fuzz::facts::lost(&mut conn, &before).await?;
+        let lost = harness::fuzz::facts::lost(&mut conn, &before)
+            .await
+            .map_err(|e| e.to_string())?;
         let _ = conn.close().await;
         if lost.is_empty() {
             Ok(())
@@ -316,7 +320,7 @@ fn reference_model_states_equal_stored_and_sql_recomputed_states() {
             ));
         }
         migrate(&mut conn).await?;
-        let stored = stored_lines(&mut conn).await?;
+        let stored = stored_lines(&mut conn).await.map_err(|e| e.to_string())?;
         if let Some(d) = first_mismatch("reference model vs stored after cutover", &rust, &stored) {
             return Err(d);
         }
@@ -479,7 +483,9 @@ async fn mutation_case(case: WorldCase) -> Outcome {
             }
         } else {
             kills.applied += 1;
-            let m = harness::fuzz::mutate::judge(&mut conn, c).await?;
+            let m = harness::fuzz::mutate::judge(&mut conn, c)
+                .await
+                .map_err(|e| e.to_string())?;
             if m.killed {
                 kills.killed += 1;
             } else {
@@ -520,7 +526,9 @@ async fn mutation_case(case: WorldCase) -> Outcome {
             ) {
                 return Err(format!("{} is not a confirmation corruption", c.label()));
             }
-            let m = harness::fuzz::mutate::judge(&mut conn, c).await?;
+            let m = harness::fuzz::mutate::judge(&mut conn, c)
+                .await
+                .map_err(|e| e.to_string())?;
             if m.killed {
                 kills.killed += 1;
             } else {

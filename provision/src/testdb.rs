@@ -132,11 +132,12 @@ impl TestDb {
     /// Drop the database now, in the caller's runtime: what `Drop` does on a helper thread it
     /// joins, without blocking the caller's other tasks for the drop's checkpoint.
     pub async fn dispose(mut self) -> Result<()> {
-        // Drop does nothing for an empty name; the pool's connections go first.
-        let name = std::mem::take(&mut self.name);
+        // The name is cleared (so Drop does nothing) only once the database is gone: a failed
+        // or cancelled drop leaves it to Drop.
         self.pool.close().await;
         let mut admin = template::admin_connection(self.server.as_ref()).await?;
-        template::drop_database(&mut admin, &name).await?;
+        template::drop_database(&mut admin, &self.name).await?;
+        self.name.clear();
         let _ = admin.close().await;
         Ok(())
     }

@@ -385,6 +385,15 @@ fn stop<'a, E: std::error::Error + 'static>(
     }
 }
 
+/// An audit finding as a stop: the infrastructure's when the audit could not reach the server.
+fn stop_of(f: Box<Finding>) -> Stop {
+    if f.signature.starts_with("infra:") {
+        Stop::Infra(f.detail)
+    } else {
+        Stop::Fail(f)
+    }
+}
+
 fn infra<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Stop {
     move |e| Stop::Infra(format!("{what}: {e}"))
 }
@@ -417,7 +426,7 @@ async fn pipeline(
     let na_before_m9 = ["identity_bijection", "missing_hash"];
     let checks = invariants::run_checks(&mut conn, TableSet::Phase1a, 5)
         .await
-        .map_err(stop("checks_1a", "check:query"))?;
+        .map_err(stop("checks_1a", "query:checks_1a"))?;
     if let Some(f) = check_finding("checks_1a", TableSet::Phase1a, &checks, &na_before_m9) {
         return Err(Stop::Fail(f));
     }
@@ -461,7 +470,7 @@ async fn pipeline(
         // One audit: the twelve checks on `*_v2` and the canonical -> `*_v2` parity.
         let audit = invariants::audit(&mut conn, &mut [], AuditPurpose::Validate, 5)
             .await
-            .map_err(stop("checks_v2", "audit:query"))?;
+            .map_err(stop("checks_v2", "query:audit_v2"))?;
         if audit.table_set != TableSet::V2BeforeCutover {
             return Err(Stop::Fail(fail(
                 "checks_v2",
@@ -513,7 +522,11 @@ async fn pipeline(
         clock.lap("dual_write");
     }
     let before = if writers.is_none() {
-        Some(facts::snapshot(&mut conn).await.map_err(Stop::Infra)?)
+        Some(
+            facts::snapshot(&mut conn)
+                .await
+                .map_err(stop("snapshot", "query:snapshot"))?,
+        )
     } else {
         None
     };
@@ -547,7 +560,7 @@ async fn pipeline(
             }
             if e.step() == Some(migrations::StepName::Step8FullValidation) {
                 // The gate said no: name the failure by what the audit sees.
-                return Err(Stop::Fail(
+                return Err(stop_of(
                     audit_finding(
                         "phase_1c",
                         &mut conn,
@@ -589,12 +602,14 @@ async fn pipeline(
     )
     .await;
     if f.signature != "audit:passed" {
-        return Err(Stop::Fail(f));
+        return Err(stop_of(f));
     }
     clock.lap("checks_after");
 
     if let Some(before) = &before {
-        let lost = facts::lost(&mut conn, before).await.map_err(Stop::Infra)?;
+        let lost = facts::lost(&mut conn, before)
+            .await
+            .map_err(stop("lost", "query:lost"))?;
         if let Some((table, _)) = lost.first() {
             return Err(Stop::Fail(fail(
                 "lost",
@@ -612,7 +627,7 @@ async fn pipeline(
             l.expected(|h, u| acked.contains(&crate::writers::UnitRef { hour: h, unit: u }));
         let v = crate::writers::verify::verify_acknowledged(&mut conn, &expected)
             .await
-            .map_err(infra("verify"))?;
+            .map_err(stop("lost", "query:verify"))?;
         if !v.is_exact() {
             return Err(Stop::Fail(fail(
                 "lost",
@@ -626,7 +641,7 @@ async fn pipeline(
             // Every live unit was acknowledged: the whole world must be there.
             let v = crate::writers::verify::verify_acknowledged(&mut conn, world)
                 .await
-                .map_err(infra("verify"))?;
+                .map_err(stop("lost", "query:verify"))?;
             if !v.is_exact() {
                 return Err(Stop::Fail(fail(
                     "lost",
@@ -642,7 +657,9 @@ async fn pipeline(
     // With writers the database holds the seed and what was acknowledged, not the whole
     // model: replay parity then rests on the SQL recomputation (a check, above).
     if options.writers == 0 {
-        let stored = facts::stored_lines(&mut conn).await.map_err(Stop::Infra)?;
+        let stored = facts::stored_lines(&mut conn)
+            .await
+            .map_err(stop("replay", "query:stored_states"))?;
         if let Some(d) = facts::first_mismatch(
             "reference model vs stored after cutover",
             &facts::state_lines(model),
@@ -674,7 +691,7 @@ async fn pipeline(
     if let Some(seed) = options.mutation {
         match mutate::mutate_once(&mut conn, world, seed)
             .await
-            .map_err(Stop::Infra)?
+            .map_err(stop("mutate", "mutation:error"))?
         {
             Some(m) if !m.killed => {
                 let f = fail(
@@ -704,11 +721,12 @@ async fn audit_finding(
     let audit = match invariants::audit(conn, &mut [], AuditPurpose::Validate, 5).await {
         Ok(a) => a,
         Err(e) => {
-            return fail(
-                stage,
-                "audit:query".into(),
-                format!("{context}; audit: {e}"),
-            )
+            let kind = if is_infra(&e) {
+                "infra:audit"
+            } else {
+                "query:audit"
+            };
+            return fail(stage, kind.into(), format!("{context}; audit: {e}"));
         }
     };
     clean.extend(

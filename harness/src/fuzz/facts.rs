@@ -8,6 +8,23 @@ use generators::hash::{render_decimal, render_timestamp, MONEY_SCALE};
 use generators::HourlyStates;
 use sqlx::PgConnection;
 
+/// A query of the comparisons failed: what it was reading, and the database's error (so a
+/// caller can tell a lost server from a missing table).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct FactsError {
+    /// What was being read.
+    pub what: String,
+    /// The database's error.
+    #[source]
+    pub source: sqlx::Error,
+}
+
+fn ctx(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> FactsError {
+    let what = what.into();
+    move |source| FactsError { what, source }
+}
+
 /// Phase 1A tables that are never renamed: references, then hypertables.
 pub fn reference_and_hypertables() -> impl Iterator<Item = &'static str> {
     contract::REFERENCE_TABLES
@@ -16,7 +33,7 @@ pub fn reference_and_hypertables() -> impl Iterator<Item = &'static str> {
 }
 
 /// Columns of `table` in table order.
-pub async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<String>, String> {
+pub async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<String>, FactsError> {
     sqlx::query_scalar(
         "SELECT a.attname::text FROM pg_attribute a
           WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -25,7 +42,7 @@ pub async fn columns(conn: &mut PgConnection, table: &str) -> Result<Vec<String>
     .bind(table)
     .fetch_all(&mut *conn)
     .await
-    .map_err(|e| format!("columns of {table}: {e}"))
+    .map_err(ctx(format!("columns of {table}")))
 }
 
 /// (rows, sha256 of the rows projected on `cols` as row text, sorted bytewise).
@@ -33,7 +50,7 @@ pub async fn content(
     conn: &mut PgConnection,
     table: &str,
     cols: &[String],
-) -> Result<(i64, String), String> {
+) -> Result<(i64, String), FactsError> {
     let list = cols
         .iter()
         .map(|c| format!("\"{c}\""))
@@ -47,23 +64,23 @@ pub async fn content(
     sqlx::query_as(&sql)
         .fetch_one(&mut *conn)
         .await
-        .map_err(|e| format!("content of {table}: {e}"))
+        .map_err(ctx(format!("content of {table}")))
 }
 
 /// Every Phase 1A table's columns and content, before the migration.
 pub type Snapshot = BTreeMap<&'static str, (Vec<String>, (i64, String))>;
 
 /// Pins the text forms the content hashes are made of.
-pub async fn pin_text_forms(conn: &mut PgConnection) -> Result<(), String> {
+pub async fn pin_text_forms(conn: &mut PgConnection) -> Result<(), FactsError> {
     sqlx::raw_sql("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1")
         .execute(&mut *conn)
         .await
         .map(|_| ())
-        .map_err(|e| format!("session settings: {e}"))
+        .map_err(ctx("session settings"))
 }
 
 /// The content of every Phase 1A table (event tables, references, hypertables).
-pub async fn snapshot(conn: &mut PgConnection) -> Result<Snapshot, String> {
+pub async fn snapshot(conn: &mut PgConnection) -> Result<Snapshot, FactsError> {
     pin_text_forms(conn).await?;
     let mut before = Snapshot::new();
     for table in contract::EVENT_TABLES
@@ -83,7 +100,7 @@ pub async fn snapshot(conn: &mut PgConnection) -> Result<Snapshot, String> {
 pub async fn lost(
     conn: &mut PgConnection,
     before: &Snapshot,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, FactsError> {
     pin_text_forms(conn).await?;
     let mut lost = Vec::new();
     for (table, (cols, expected)) in before {
@@ -91,14 +108,16 @@ pub async fn lost(
         if contract::EVENT_TABLES.contains(table) {
             let archive = format!("{table}{}", contract::ARCHIVE_SUFFIX);
             let archive_cols = columns(conn, &archive).await?;
-            if &archive_cols != cols {
+            if &archive_cols == cols {
+                targets.push(archive);
+            } else {
+                // Not the pre-migration table (or none at all): its content cannot match; the
+                // canonical table is still compared.
                 lost.push((
                     archive.clone(),
                     format!("{archive}: columns {archive_cols:?}, expected {cols:?}"),
                 ));
-                continue;
             }
-            targets.push(archive);
         }
         for t in targets {
             let got = content(conn, &t, cols).await?;
@@ -184,7 +203,7 @@ pub fn state_lines(s: &HourlyStates) -> [Vec<String>; 4] {
 }
 
 /// The stored hourly states as the same text lines: the database side.
-pub async fn stored_lines(conn: &mut PgConnection) -> Result<[Vec<String>; 4], String> {
+pub async fn stored_lines(conn: &mut PgConnection) -> Result<[Vec<String>; 4], FactsError> {
     const TS: &str = r#"to_char(hour_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"#;
     let queries = [
         format!("SELECT concat_ws('|', account_id, instrument_id, {TS}, quantity, mark_price, market_value, state_hash)
@@ -201,7 +220,7 @@ pub async fn stored_lines(conn: &mut PgConnection) -> Result<[Vec<String>; 4], S
         *slot = sqlx::query_scalar(sql)
             .fetch_all(&mut *conn)
             .await
-            .map_err(|e| format!("reading stored states: {e}"))?;
+            .map_err(ctx("reading stored states"))?;
     }
     Ok(out)
 }

@@ -232,6 +232,8 @@ struct Shared {
     cancel: tokio::sync::watch::Sender<bool>,
     /// SIGINT or the stop file: shrinking stops too (what it found so far is written).
     interrupted: AtomicBool,
+    /// Becomes true with `interrupted`: a shrink candidate in flight is abandoned.
+    interrupt: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -244,13 +246,18 @@ impl Shared {
         self.cancel.send_replace(true);
     }
 
+    fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.interrupt.send_replace(true);
+    }
+
     fn stopped(&self) -> bool {
         if self.stop.load(Ordering::SeqCst) {
             return true;
         }
         if let Some(f) = &self.config.stop_file {
             if f.exists() {
-                self.interrupted.store(true, Ordering::SeqCst);
+                self.interrupt();
                 self.halt(&format!("stop file {} appeared", f.display()));
                 return true;
             }
@@ -336,6 +343,7 @@ pub async fn run(config: FuzzConfig, server: Arc<dyn Server>) -> Result<Outcome,
         artifact_seq: AtomicU64::new(0),
         cancel: tokio::sync::watch::channel(false).0,
         interrupted: AtomicBool::new(false),
+        interrupt: tokio::sync::watch::channel(false).0,
         config,
     });
     let corpus = Arc::new(Mutex::new(
@@ -348,8 +356,13 @@ pub async fn run(config: FuzzConfig, server: Arc<dyn Server>) -> Result<Outcome,
         let s = shared.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                s.interrupted.store(true, Ordering::SeqCst);
+                s.interrupt();
                 s.halt("interrupted (SIGINT)");
+            }
+            // A second SIGINT does not wait for the clean end.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("fuzz: interrupted twice; exiting at once");
+                std::process::exit(130);
             }
         });
     }
@@ -460,7 +473,11 @@ async fn worker(shared: Arc<Shared>, corpus: Arc<Mutex<Vec<Source>>>) {
             for name in coverage.keys() {
                 *t.coverage.entry(name).or_insert(0) += 1;
             }
-            for c in checks_run {
+            // A check clean on two table sets of one case counts once: cases, not runs.
+            let mut clean = checks_run;
+            clean.sort_unstable();
+            clean.dedup();
+            for c in clean {
                 *t.checks_clean.entry(c).or_insert(0) += 1;
             }
             match &mutation {
@@ -655,10 +672,24 @@ async fn shrink(
     // proptest's protocol: simplify after a failing case, complicate after a passing one;
     // either returning false means no edit is left to try.
     let mut more = tree.simplify();
+    let mut interrupted = shared.interrupt.subscribe();
     while more && Instant::now() < deadline && !shared.interrupted.load(Ordering::SeqCst) {
         tries += 1;
         let candidate = tree.current();
-        let r = timed_case(shared, &candidate, options, bug).await;
+        // A candidate gets what is left of the shrink time, and stops on an interrupt.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let limit = left.min(shared.config.case_timeout);
+        let run = tokio::time::timeout(
+            limit,
+            case::run_case(shared.server.clone(), &candidate, options, bug),
+        );
+        let r = tokio::select! {
+            r = run => match r {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+            _ = interrupted.wait_for(|i| *i) => break,
+        };
         more = match r.verdict {
             Verdict::Fail(f) if f.signature == best.1.signature => {
                 let old = std::mem::replace(&mut best, (candidate, *f));
@@ -669,7 +700,13 @@ async fn shrink(
                 dispose(f.db).await;
                 tree.complicate()
             }
-            _ => tree.complicate(),
+            Verdict::Infra(why) => {
+                // The server went away: what was found stands, the run ends as exit 3.
+                shared.tally().infra = Some(why);
+                shared.halt("infrastructure failure");
+                break;
+            }
+            Verdict::Pass => tree.complicate(),
         };
     }
     tracing::info!(tries, steps = best.0.shrink_steps, "shrunk");
@@ -710,10 +747,11 @@ async fn write_artifacts(
     finding: &Finding,
 ) -> Result<(String, String), String> {
     let signature = script.signature.clone().unwrap_or_default();
-    let dir = shared
-        .config
-        .artifacts
-        .join(format!("{n:03}-{}", slug(&signature)));
+    let dir = shared.config.artifacts.join(format!(
+        "{:016x}-{n:03}-{}",
+        shared.config.seed,
+        slug(&signature)
+    ));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let w = |name: &str, text: String| {
@@ -792,9 +830,10 @@ async fn write_artifacts(
 /// `pg_dump` of the failing database (plain SQL), with the server's own binaries when known.
 async fn dump(db: &crate::TestDb, path: &Path) -> Result<(), String> {
     let opts = db.connect_options();
-    let bin = pg_dump_binary();
+    let bin = pg_dump_binary().await;
     let out = tokio::process::Command::new(&bin)
         .arg("--no-owner")
+        .arg("--no-password")
         .arg("--file")
         .arg(path)
         .arg("--host")
@@ -814,11 +853,12 @@ async fn dump(db: &crate::TestDb, path: &Path) -> Result<(), String> {
     }
 }
 
-fn pg_dump_binary() -> PathBuf {
+async fn pg_dump_binary() -> PathBuf {
     let pg_config = std::env::var_os("HARNESS_PG_CONFIG").unwrap_or_else(|| "pg_config".into());
-    std::process::Command::new(pg_config)
+    tokio::process::Command::new(pg_config)
         .arg("--bindir")
         .output()
+        .await
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("pg_dump"))
@@ -832,6 +872,7 @@ pub async fn replay(
     script: &FuzzScript,
     bug: Option<&'static PlantedBug>,
     server: Arc<dyn Server>,
+    case_timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<u8, String> {
     let wc = script.case();
@@ -853,7 +894,26 @@ pub async fn replay(
     if let Some(b) = bug {
         w(out, format!("planted bug: {}", b.name))?;
     }
-    let r = case::run_case(server, &wc, &script.options, bug).await;
+    let r = match tokio::time::timeout(
+        case_timeout,
+        case::run_case(server, &wc, &script.options, bug),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            w(out, "failure: timeout:case".into())?;
+            w(
+                out,
+                format!(
+                    "detail: the case did not finish within {:.0} s",
+                    case_timeout.as_secs_f64()
+                ),
+            )?;
+            w(out, "result: FAILED".into())?;
+            return Ok(1);
+        }
+    };
     match r.verdict {
         Verdict::Pass => {
             w(out, "result: PASS".into())?;

@@ -7,6 +7,32 @@ use invariants::corruptions::{Corruption, Target};
 use invariants::{load_catalog, render_check, AuditPurpose, TableSet};
 use sqlx::{Connection, PgConnection};
 
+/// A mutation that could not be applied or judged: what, and the database's error if any.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct MutateError {
+    /// What failed.
+    pub what: String,
+    /// The database's error, when it was one.
+    #[source]
+    pub source: Option<sqlx::Error>,
+}
+
+fn plain(what: impl Into<String>) -> MutateError {
+    MutateError {
+        what: what.into(),
+        source: None,
+    }
+}
+
+fn db(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> MutateError {
+    let what = what.into();
+    move |e| MutateError {
+        what: format!("{what}: {e}"),
+        source: Some(e),
+    }
+}
+
 /// What one mutation did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mutation {
@@ -34,16 +60,14 @@ pub fn generic_ready(world: &World) -> bool {
 }
 
 /// Every corruption of the catalogue that can apply after the cutover on this database.
-async fn candidates(conn: &mut PgConnection) -> Result<Vec<&'static Corruption>, String> {
+async fn candidates(conn: &mut PgConnection) -> Result<Vec<&'static Corruption>, MutateError> {
     let set = TableSet::CanonicalAfterCutover;
-    let catalog = load_catalog(conn)
-        .await
-        .map_err(|e| format!("catalog: {e}"))?;
-    let all = invariants::corruptions::catalogue().map_err(|e| e.to_string())?;
+    let catalog = load_catalog(conn).await.map_err(db("catalog"))?;
+    let all = invariants::corruptions::catalogue().map_err(|e| plain(e.to_string()))?;
     let mut out = Vec::new();
     for c in all {
         let fits = match c.target {
-            Target::Check => c.applies(set, &catalog).map_err(|e| e.to_string())?,
+            Target::Check => c.applies(set, &catalog).map_err(|e| plain(e.to_string()))?,
             Target::Confirmation { .. } => c.sets.contains(&set),
         };
         if fits {
@@ -59,22 +83,24 @@ pub async fn mutate_once(
     conn: &mut PgConnection,
     world: &World,
     seed: u64,
-) -> Result<Option<Mutation>, String> {
+) -> Result<Option<Mutation>, MutateError> {
     let set = TableSet::CanonicalAfterCutover;
     let list = candidates(conn).await?;
     if list.is_empty() {
-        return Err("no corruption of the catalogue applies after the cutover".into());
+        return Err(plain(
+            "no corruption of the catalogue applies after the cutover",
+        ));
     }
     let ready = generic_ready(world);
     let start = (seed % list.len() as u64) as usize;
     for k in 0..list.len() {
         let c = list[(start + k) % list.len()];
-        let pre = c.precondition_for(set).map_err(|e| e.to_string())?;
+        let pre = c.precondition_for(set).map_err(|e| plain(e.to_string()))?;
         let holds = match &pre {
             Some(sql) => sqlx::query_scalar::<_, bool>(sql)
                 .fetch_one(&mut *conn)
                 .await
-                .map_err(|e| format!("{}: precondition: {e}", c.label()))?,
+                .map_err(db(format!("{}: precondition", c.label())))?,
             None => ready || matches!(c.target, Target::Confirmation { .. }),
         };
         if holds {
@@ -85,14 +111,17 @@ pub async fn mutate_once(
 }
 
 /// Applies `c` in a transaction, asks its check (or the audit) whether it sees it, rolls back.
-pub async fn judge(conn: &mut PgConnection, c: &'static Corruption) -> Result<Mutation, String> {
+pub async fn judge(
+    conn: &mut PgConnection,
+    c: &'static Corruption,
+) -> Result<Mutation, MutateError> {
     let set = TableSet::CanonicalAfterCutover;
-    let script = c.sql_for(set).map_err(|e| e.to_string())?;
-    let mut tx = conn.begin().await.map_err(|e| format!("begin: {e}"))?;
+    let script = c.sql_for(set).map_err(|e| plain(e.to_string()))?;
+    let mut tx = conn.begin().await.map_err(db("begin"))?;
     let changed = sqlx::raw_sql(&script)
         .execute(&mut *tx)
         .await
-        .map_err(|e| format!("{}: corruption SQL failed: {e}", c.label()))?
+        .map_err(db(format!("{}: corruption SQL failed", c.label())))?
         .rows_affected();
     let mut m = Mutation {
         check: c.check,
@@ -109,10 +138,9 @@ pub async fn judge(conn: &mut PgConnection, c: &'static Corruption) -> Result<Mu
             if dml_only && changed == 0 {
                 m.detail = "the corruption changed no row although its precondition holds".into();
             } else {
-                let after = load_catalog(&mut tx)
-                    .await
-                    .map_err(|e| format!("catalog: {e}"))?;
-                let rendered = render_check(c.check, set, &after).map_err(|e| e.to_string())?;
+                let after = load_catalog(&mut tx).await.map_err(db("catalog"))?;
+                let rendered =
+                    render_check(c.check, set, &after).map_err(|e| plain(e.to_string()))?;
                 let sql = format!(
                     "SELECT count(*) FILTER (WHERE v.rule = $1), count(*) FROM ({}) v",
                     rendered.sql
@@ -122,7 +150,7 @@ pub async fn judge(conn: &mut PgConnection, c: &'static Corruption) -> Result<Mu
                     .persistent(false)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(|e| format!("{}: query after {}: {e}", c.check, c.rule))?;
+                    .map_err(db(format!("{}: query after {}", c.check, c.rule)))?;
                 m.killed = hits > 0;
                 if !m.killed {
                     m.detail = format!("not caught ({all} other violations of {})", c.check);
@@ -132,13 +160,13 @@ pub async fn judge(conn: &mut PgConnection, c: &'static Corruption) -> Result<Mu
         Target::Confirmation { expect } => {
             let audit = invariants::audit_within(&mut tx, AuditPurpose::Validate, 5)
                 .await
-                .map_err(|e| format!("{}: audit: {e}", c.label()))?;
+                .map_err(|e| plain(format!("{}: audit: {e}", c.label())))?;
             match audit.confirmations.iter().find(|x| x.name == c.check) {
                 Some(x) if !x.passed && x.detail.contains(expect) => m.killed = true,
                 other => m.detail = format!("not caught: {other:?}"),
             }
         }
     }
-    tx.rollback().await.map_err(|e| format!("rollback: {e}"))?;
+    tx.rollback().await.map_err(db("rollback"))?;
     Ok(m)
 }

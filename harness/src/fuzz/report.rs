@@ -233,6 +233,12 @@ pub fn junit(config: &FuzzConfig, o: &Outcome) -> String {
                 )
             })
             .collect::<String>();
+        // A check that never ran clean and never failed was not exercised: skipped, not passed.
+        let body = if body.is_empty() && kind == "check" && !t.checks_clean.contains_key(name) {
+            "<skipped message=\"no case ran this check to completion\"/>".to_string()
+        } else {
+            body
+        };
         cases.push((format!("{kind}.{name}"), body));
     }
     for f in t.failures.values() {

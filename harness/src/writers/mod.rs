@@ -147,11 +147,21 @@ impl WriterLog {
     }
 }
 
-/// Running writers.
+/// Running writers. Dropped without [`Writers::stop`] or [`Writers::finish`] (a run that
+/// failed early), they stop writing at once.
 pub struct Writers {
     stop: Arc<AtomicBool>,
     hours: tokio::sync::watch::Receiver<usize>,
-    task: tokio::task::JoinHandle<WriterLog>,
+    task: Option<tokio::task::JoinHandle<WriterLog>>,
+}
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            task.abort();
+        }
+    }
 }
 
 impl Writers {
@@ -186,7 +196,11 @@ impl Writers {
         let (hours_tx, hours) = tokio::sync::watch::channel(0usize);
         let pace = Arc::new(Pace::new(opts.rate));
         let task = tokio::spawn(write_hours(conns, live, pace, stop.clone(), hours_tx));
-        Ok(Self { stop, hours, task })
+        Ok(Self {
+            stop,
+            hours,
+            task: Some(task),
+        })
     }
 
     /// Wait until the first live hour is completely written (or the writers ended): the
@@ -198,18 +212,21 @@ impl Writers {
     }
 
     /// Wait until the writers wrote every live hour (nobody asks them to stop).
-    pub async fn finish(self) -> Result<WriterLog, WriterError> {
-        self.task
-            .await
-            .map_err(|e| WriterError::Join(e.to_string()))
+    pub async fn finish(mut self) -> Result<WriterLog, WriterError> {
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<WriterLog, WriterError> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(|e| WriterError::Join(e.to_string())),
+            None => Err(WriterError::Join("the writers were already joined".into())),
+        }
     }
 
     /// Ask the writers to stop at the end of the hour they are writing, and wait for them.
-    pub async fn stop(self) -> Result<WriterLog, WriterError> {
+    pub async fn stop(mut self) -> Result<WriterLog, WriterError> {
         self.stop.store(true, Ordering::SeqCst);
-        self.task
-            .await
-            .map_err(|e| WriterError::Join(e.to_string()))
+        self.join().await
     }
 }
 
