@@ -591,4 +591,17 @@ fn a_server_that_dies_mid_run_is_an_infrastructure_failure() {
     assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(t.contains("infrastructure failure"), "{t}");
     assert!(t.contains("result: INFRASTRUCTURE FAILURE"), "{t}");
+    // Nothing of the dead server is kept: its directory goes with the run.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for base in ["/dev/shm", &std::env::temp_dir().display().to_string()] {
+        let run = Path::new(base).join("harness-pg/run");
+        for d in std::fs::read_dir(&run).into_iter().flatten().flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(&format!("{me}-")),
+                "the dead server's directory {} was left behind\n{t}",
+                d.path().display()
+            );
+        }
+    }
 }

@@ -815,11 +815,20 @@ async fn write_artifacts(
             match dump(db, &dir.join("database.sql")).await {
                 Ok(()) => {}
                 Err(e) => {
-                    db.keep_quietly();
-                    w(
-                        "database.txt",
-                        format!("{url}\n(pg_dump failed: {e}; the database was kept instead: `harness reap` stops its server)\n"),
-                    )?;
+                    // Kept only while its server answers: a dead server (the infrastructure
+                    // failure that may have caused this) has nothing left to keep.
+                    if db.connect().await.is_ok() {
+                        db.keep_quietly();
+                        w(
+                            "database.txt",
+                            format!("{url}\n(pg_dump failed: {e}; the database was kept instead: `harness reap` stops its server)\n"),
+                        )?;
+                    } else {
+                        w(
+                            "database.txt",
+                            format!("{url}\n(pg_dump failed: {e}; the server no longer answers, nothing was kept)\n"),
+                        )?;
+                    }
                 }
             }
         }
