@@ -621,35 +621,23 @@ async fn pipeline(
             )));
         }
     }
-    if let (Some(l), Some(log)) = (&live, &live_log) {
-        let acked = log.acknowledged();
-        let expected =
-            l.expected(|h, u| acked.contains(&crate::writers::UnitRef { hour: h, unit: u }));
+    if let Some(l) = &live {
+        // With writers, what they acknowledged must be there; without, every dual-written
+        // unit was acknowledged, so the whole world must be.
+        let (expected, signature) = match &live_log {
+            Some(log) => {
+                let acked = log.acknowledged();
+                let e = l
+                    .expected(|h, u| acked.contains(&crate::writers::UnitRef { hour: h, unit: u }));
+                (std::borrow::Cow::Owned(e), "lost:acknowledged_writes")
+            }
+            None => (std::borrow::Cow::Borrowed(world), "lost:dual_written_hours"),
+        };
         let v = crate::writers::verify::verify_acknowledged(&mut conn, &expected)
             .await
             .map_err(stop("lost", "query:verify"))?;
         if !v.is_exact() {
-            return Err(Stop::Fail(fail(
-                "lost",
-                "lost:acknowledged_writes".into(),
-                v.describe(),
-            )));
-        }
-    }
-    if let Some(l) = &live {
-        if options.writers == 0 {
-            // Every live unit was acknowledged: the whole world must be there.
-            let v = crate::writers::verify::verify_acknowledged(&mut conn, world)
-                .await
-                .map_err(stop("lost", "query:verify"))?;
-            if !v.is_exact() {
-                return Err(Stop::Fail(fail(
-                    "lost",
-                    "lost:dual_written_hours".into(),
-                    v.describe(),
-                )));
-            }
-            let _ = l;
+            return Err(Stop::Fail(fail("lost", signature.into(), v.describe())));
         }
     }
     clock.lap("lost");
