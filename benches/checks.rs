@@ -154,5 +154,9 @@ fn time(
     });
 }
 
-criterion_group!(benches, checks);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = checks
+}
 criterion_main!(benches);

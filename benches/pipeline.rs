@@ -197,5 +197,9 @@ fn pipeline(c: &mut Criterion) {
     case(c, &rt, &server, "empty_database_fixed_cost", None);
 }
 
-criterion_group!(benches, pipeline);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = pipeline
+}
 criterion_main!(benches);

@@ -78,5 +78,9 @@ fn provision(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, provision);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = provision
+}
 criterion_main!(benches);

@@ -91,5 +91,9 @@ fn seed(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, seed);
+criterion_group! {
+    name = benches;
+    config = benches::criterion();
+    targets = seed
+}
 criterion_main!(benches);

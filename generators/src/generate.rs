@@ -17,6 +17,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 
 /// Size of a generated world.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,14 +329,17 @@ fn random_qty(rng: &mut ChaCha8Rng, base: Decimal, lo_bps: i64, hi_bps: i64) -> 
 /// intents are deliberately oversized so that every drop and clip rule still fires.
 struct Driver<'s> {
     sim: Simulator<'s>,
-    actions: Vec<Action>,
+    /// The actions stepped, when recording (a streamed world does not keep its script).
+    actions: Option<Vec<Action>>,
     rng: ChaCha8Rng,
 }
 
 impl Driver<'_> {
     fn push(&mut self, action: Action) -> Result<(), SimError> {
         self.sim.step(&action)?;
-        self.actions.push(action);
+        if let Some(actions) = self.actions.as_mut() {
+            actions.push(action);
+        }
         Ok(())
     }
 
@@ -515,12 +519,37 @@ pub fn random_script(
     shape: &Shape,
     params: &WorldParams,
 ) -> Result<(Swarm, Script, Simulation), SimError> {
+    let (swarm, actions, sim) =
+        drive(
+            seed,
+            shape,
+            params,
+            true,
+            &mut |_| ControlFlow::Continue(()),
+        )?;
+    let script = Script {
+        actions: actions.unwrap_or_default(),
+    };
+    Ok((swarm, script, sim.finish()))
+}
+
+/// The simulator driven by the random script of `seed` (see [`random_script`]), with
+/// `after_hour` called once each hour's actions are stepped (a streaming caller moves the
+/// finished rows out there; `Break` stops the drive early). The actions are kept only when
+/// `record` is set. Returns the swarm, the actions and the simulator, not yet finished.
+pub fn drive<'s>(
+    seed: u64,
+    shape: &'s Shape,
+    params: &WorldParams,
+    record: bool,
+    after_hour: &mut dyn FnMut(&mut Simulator<'s>) -> ControlFlow<()>,
+) -> Result<(Swarm, Option<Vec<Action>>, Simulator<'s>), SimError> {
     let mut rng = stream(seed, SCRIPT_STREAM);
     let swarm = Swarm::random(&mut rng, shape.hours);
     let n_acc = shape.accounts.len();
     let mut d = Driver {
         sim: Simulator::new(seed, shape)?,
-        actions: Vec::new(),
+        actions: record.then(Vec::new),
         rng,
     };
     for account in 0..n_acc {
@@ -611,9 +640,11 @@ pub fn random_script(
         if swarm.crash_ramp && buys_today && crashes.iter().any(|c| *c > hour && *c <= hour + 2) {
             d.ramp_up(shape)?;
         }
+        if after_hour(&mut d.sim).is_break() {
+            break;
+        }
     }
-    let script = Script { actions: d.actions };
-    Ok((swarm, script, d.sim.finish()))
+    Ok((swarm, d.actions, d.sim))
 }
 
 /// A generated world with its shape, script and report (see [`generate_world`]).

@@ -1,7 +1,8 @@
 //! Deterministic worlds for the migration harness: the reference model of CONTRACT section 2
 //! (`sim`), the hand-scripted fixture world (`fixture`), seeded random worlds (`generate`),
 //! canonical hashing shared with SQL (`hash`), worlds cut into a seed and live write units
-//! (`live`), seeding through COPY (`seed`), hourly states
+//! (`live`), seeding through COPY (`seed`), large worlds streamed to COPY without being held
+//! (`stream`), hourly states
 //! replayed from event rows alone (`states`), proptest strategies of shrinking worlds
 //! (`strategy`), and replay files of a world's whole input (`replay`).
 //!
@@ -24,6 +25,7 @@ pub mod shape;
 pub mod sim;
 pub mod states;
 pub mod strategy;
+pub mod stream;
 
 pub use fixture::{fixture, fixture_world, FIXTURE_SEED};
 pub use generate::{generate, generate_world, parse_seed, Generated, Swarm, WorldParams};
@@ -35,6 +37,7 @@ pub use shape::{Action, Script, Shape};
 pub use sim::{simulate, SimError, SimReport, Simulation};
 pub use states::{replay_hourly_states, HourlyStates};
 pub use strategy::{world_cases, Limits, WorldCase};
+pub use stream::{seed_streamed, stream_world, StreamOptions, StreamReport, StreamSeedStats};
 
 #[cfg(test)]
 mod determinism_tests {

@@ -35,12 +35,17 @@ pub struct SeedStats {
 impl SeedStats {
     /// Rows per second over the whole transaction.
     pub fn rows_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.total_rows as f64 / secs
-        } else {
-            0.0
-        }
+        rows_per_second(self.total_rows, self.elapsed)
+    }
+}
+
+/// `rows` over `elapsed` (0 for no time).
+pub(crate) fn rows_per_second(rows: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        rows as f64 / secs
+    } else {
+        0.0
     }
 }
 
@@ -93,6 +98,22 @@ pub enum SeedError {
         /// The constraint name.
         constraint: String,
         /// Orphan count or the database error.
+        detail: String,
+    },
+    /// The streaming generator of [`crate::stream::seed_streamed`] failed.
+    #[error("seeding the streamed world of seed {seed}: generation failed: {source}")]
+    Generate {
+        /// The world's seed.
+        seed: u64,
+        /// The simulator's error.
+        source: crate::sim::SimError,
+    },
+    /// The streaming generator's thread panicked (a generators bug).
+    #[error("seeding the streamed world of seed {seed}: the generator thread panicked: {detail}")]
+    GeneratorPanicked {
+        /// The world's seed.
+        seed: u64,
+        /// The panic, as the runtime reports it.
         detail: String,
     },
     /// COMMIT failed.
@@ -192,7 +213,7 @@ pub async fn seed_world_with(
 /// Fails if a seeded table has a trigger that `session_replication_role = replica` would
 /// skip. TimescaleDB's own `ts_insert_blocker` is exempt: COPY into a hypertable is routed
 /// to its chunks by TimescaleDB's utility hook, not by that trigger.
-async fn refuse_user_triggers(
+pub(crate) async fn refuse_user_triggers(
     conn: &mut PgConnection,
     tables: &[&'static str],
 ) -> Result<(), SeedError> {
@@ -218,7 +239,7 @@ async fn refuse_user_triggers(
 type ForeignKeyRow = (String, String, String, Vec<String>, Vec<String>);
 
 /// One anti-join per foreign key of the seeded tables, built from the catalog.
-async fn verify_foreign_keys(
+pub(crate) async fn verify_foreign_keys(
     conn: &mut PgConnection,
     tables: &[&'static str],
 ) -> Result<(), SeedError> {

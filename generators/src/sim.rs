@@ -260,6 +260,48 @@ impl<'a> Simulator<'a> {
         self.sim.prices.get(h)?.get(instrument).copied()
     }
 
+    /// Moves out the rows no later action can change, so that a caller streaming a large
+    /// world holds only what is still open: every table's rows except `cluster` (read back by
+    /// index) and the lots from the first one still open on (their `remaining_qty` changes
+    /// with each SELL). `finish` then returns what is left.
+    pub fn take_final_rows(&mut self) -> World {
+        let w = &mut self.sim.world;
+        let closed = w
+            .position_lot
+            .iter()
+            .take_while(|l| l.remaining_qty.is_zero())
+            .count();
+        self.sim.lot_base += closed;
+        use std::mem::take;
+        World {
+            account: take(&mut w.account),
+            fee_schedule: take(&mut w.fee_schedule),
+            instrument: take(&mut w.instrument),
+            cluster: Vec::new(),
+            instrument_cluster: take(&mut w.instrument_cluster),
+            model_registry: take(&mut w.model_registry),
+            feature_snapshot: take(&mut w.feature_snapshot),
+            position_hourly_state: take(&mut w.position_hourly_state),
+            portfolio_hourly_state: take(&mut w.portfolio_hourly_state),
+            risk_hourly_state: take(&mut w.risk_hourly_state),
+            regime_output: take(&mut w.regime_output),
+            model_prediction: take(&mut w.model_prediction),
+            meta_learner_component: take(&mut w.meta_learner_component),
+            trade_signal: take(&mut w.trade_signal),
+            order_request: take(&mut w.order_request),
+            order_fill: take(&mut w.order_fill),
+            position_lot: w.position_lot.drain(..closed).collect(),
+            executed_trade: take(&mut w.executed_trade),
+            cash_ledger: take(&mut w.cash_ledger),
+            risk_event: take(&mut w.risk_event),
+        }
+    }
+
+    /// Rows the simulator holds now (what `take_final_rows` has not moved out).
+    pub fn rows_held(&self) -> u64 {
+        self.sim.world.total_rows()
+    }
+
     /// Closes every remaining hour and returns the world.
     pub fn finish(mut self) -> Simulation {
         let shape = self.sim.shape;
@@ -509,6 +551,9 @@ struct Sim<'a> {
     feature_rng: ChaCha8Rng,
     score_rng: ChaCha8Rng,
     world: World,
+    /// Lots moved out by `Simulator::take_final_rows`: a lot index minus this indexes
+    /// `world.position_lot`.
+    lot_base: usize,
     report: SimReport,
     ids: Ids,
     books: Vec<Book>,
@@ -602,6 +647,7 @@ impl<'a> Sim<'a> {
             feature_rng: stream(seed, FEATURE_STREAM),
             score_rng: stream(seed, SCORE_STREAM),
             world,
+            lot_base: 0,
             report: SimReport::default(),
             ids,
             books,
@@ -949,7 +995,7 @@ impl<'a> Sim<'a> {
             let fill_id =
                 self.write_fill(account, instrument, order_id, Side::Buy, reference_price, f);
             let lot_id = next(&mut self.ids.lot);
-            let lot_index = self.world.position_lot.len();
+            let lot_index = self.lot_base + self.world.position_lot.len();
             self.world.position_lot.push(PositionLot {
                 lot_id,
                 account_id: self.books[account].account_id,
@@ -1071,7 +1117,15 @@ impl<'a> Sim<'a> {
                     ),
                 });
             };
-            let lot = &mut self.world.position_lot[lot_index];
+            let Some(lot) = lot_index
+                .checked_sub(self.lot_base)
+                .and_then(|i| self.world.position_lot.get_mut(i))
+            else {
+                return Err(SimError::Internal {
+                    at: f.ts,
+                    reason: format!("lot index {lot_index} was moved out while still open"),
+                });
+            };
             let take = lot.remaining_qty.min(left);
             lot.remaining_qty = at_scale(lot.remaining_qty - take, MONEY_SCALE);
             let proceeds = at_scale(take * f.price, MONEY_SCALE);

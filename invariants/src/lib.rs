@@ -24,8 +24,8 @@ pub use audit::{audit, audit_within, Audit, AuditPurpose, Confirmation, GridFigu
 pub use contract::{CHECK_NAMES, EVENT_TABLES};
 pub use gate::AuditGate;
 pub use runner::{
-    check_rules, check_sql, explain_check, load_catalog, render_check, run_check, run_checks,
-    run_checks_parallel, run_checks_within,
+    check_rules, check_settings, check_sql, explain_check, load_catalog, render_check, run_check,
+    run_checks, run_checks_parallel, run_checks_within,
 };
 pub use structure::{confirm_structure, Structure};
 

@@ -240,6 +240,12 @@ const SESSION_SETTINGS: [(&str, &str); 4] = [
     ),
 ];
 
+/// The transaction-local settings every check runs under (`SET LOCAL` statements, each with
+/// what it does): a benchmark measuring a check's floor runs it under the same ones.
+pub fn check_settings() -> &'static [(&'static str, &'static str)] {
+    &SESSION_SETTINGS
+}
+
 /// A session-level refusal (no database error behind it), e.g. a connection in the wrong state.
 fn refusal(set: TableSet, what: &'static str, detail: String) -> InvariantsError {
     InvariantsError::Session {

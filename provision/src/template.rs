@@ -40,6 +40,10 @@ pub struct TemplateSpec {
     pub scripts: Vec<(String, String)>,
     /// Runs after the scripts.
     pub builder: Option<TemplateBuilder>,
+    /// A template this one starts as a copy of (built first when missing), instead of an empty
+    /// database: a long build (a large world seeded and half migrated) is paid once and shared
+    /// by the templates derived from it.
+    pub base: Option<Box<TemplateSpec>>,
 }
 
 impl std::fmt::Debug for TemplateSpec {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for TemplateSpec {
                 &self.scripts.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .field("builder", &self.builder.is_some())
+            .field("base", &self.base.as_ref().map(|b| b.name()))
             .finish()
     }
 }
@@ -65,6 +70,7 @@ impl TemplateSpec {
                 "CREATE EXTENSION IF NOT EXISTS timescaledb".into(),
             )],
             builder: None,
+            base: None,
         }
     }
 
@@ -86,9 +92,23 @@ impl TemplateSpec {
         spec
     }
 
-    /// `harness_tmpl_<16 hex of sha256(key, scripts)>`.
+    /// A copy of template `base` extended by `builder`; `key` names what the builder writes.
+    pub fn derived(base: TemplateSpec, key: impl Into<String>, builder: TemplateBuilder) -> Self {
+        Self {
+            key: format!("{}+{}", base.key, key.into()),
+            scripts: Vec::new(),
+            builder: Some(builder),
+            base: Some(Box::new(base)),
+        }
+    }
+
+    /// `harness_tmpl_<16 hex of sha256(base, key, scripts)>`.
     pub fn name(&self) -> String {
         let mut h = Sha256::new();
+        if let Some(base) = &self.base {
+            h.update(base.name().as_bytes());
+            h.update([1u8]);
+        }
         h.update(self.key.as_bytes());
         for (name, sql) in &self.scripts {
             h.update([0u8]);
@@ -140,6 +160,10 @@ pub async fn ensure_template(server: &dyn Server, spec: &TemplateSpec) -> Result
     {
         return Ok(name);
     }
+    if let Some(base) = &spec.base {
+        // Before the build lock: the base's own build takes it.
+        Box::pin(ensure_template(server, base)).await?;
+    }
     let mut admin = admin_connection(server).await?;
     // one lock for all template builds: builds are rare and must not interleave renames
     sqlx::query("SELECT pg_advisory_lock(hashtext('harness-template-build'))")
@@ -190,7 +214,14 @@ async fn build_locked(
         .execute(&mut *admin)
         .await
         .map_err(sql_err("drop half-built template", &building))?;
-    let create_sql = format!("CREATE DATABASE {}", quote_ident(&building));
+    let create_sql = match &spec.base {
+        Some(base) => format!(
+            "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY",
+            quote_ident(&building),
+            quote_ident(&base.name())
+        ),
+        None => format!("CREATE DATABASE {}", quote_ident(&building)),
+    };
     sqlx::query(&create_sql)
         .execute(&mut *admin)
         .await
@@ -312,6 +343,15 @@ mod tests {
         let mut c = a.clone();
         c.key = "generator-v2".into();
         assert_ne!(a.name(), c.name());
+        let builder: TemplateBuilder = Arc::new(|_| Box::pin(async { Ok(()) }));
+        let d = TemplateSpec::derived(a.clone(), "x", builder.clone());
+        let e = TemplateSpec::derived(c.clone(), "x", builder);
+        assert_ne!(
+            d.name(),
+            e.name(),
+            "a derived template's name follows its base"
+        );
+        assert_ne!(d.name(), a.name());
         assert!(a.name().starts_with("harness_tmpl_") && a.name().len() == 13 + 16);
     }
 }

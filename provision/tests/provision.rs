@@ -80,6 +80,49 @@ async fn each_test_gets_its_own_database_and_a_passing_one_is_dropped(#[future(a
 }
 
 #[tokio::test]
+async fn a_derived_template_starts_as_a_copy_of_its_base() {
+    let base = TemplateSpec {
+        key: format!("derived-base-{}", std::process::id()),
+        scripts: vec![(
+            "base".into(),
+            "CREATE EXTENSION IF NOT EXISTS timescaledb; CREATE TABLE t(x int); INSERT INTO t VALUES (1)"
+                .into(),
+        )],
+        builder: None,
+        base: None,
+    };
+    let builder: provision::template::TemplateBuilder = std::sync::Arc::new(|conn| {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t VALUES (2)")
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    });
+    let derived = TemplateSpec::derived(base.clone(), "plus two", builder);
+    let db = TestDb::from_template(&derived)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = db.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let rows: Vec<i32> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows, vec![1, 2]);
+    // The base was built on the way and is a template of its own, untouched by the builder.
+    let base_db = TestDb::from_template(&base)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = base_db.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let rows: Vec<i32> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows, vec![1]);
+}
+
+#[tokio::test]
 async fn concurrent_tests_build_one_template_and_clone_it() {
     // a template no other test uses, so this test races its first build
     let spec = TemplateSpec {
@@ -89,6 +132,7 @@ async fn concurrent_tests_build_one_template_and_clone_it() {
             "CREATE EXTENSION IF NOT EXISTS timescaledb; CREATE TABLE marker(x int)".into(),
         )],
         builder: None,
+        base: None,
     };
     let dbs = futures::future::join_all((0..6).map(|_| TestDb::from_template(&spec))).await;
     let mut names = std::collections::HashSet::new();
