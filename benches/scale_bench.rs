@@ -90,6 +90,8 @@ struct Size {
     conn: PgConnection,
     helper: PgConnection,
     floors: BTreeMap<&'static str, Floor>,
+    /// Rows of the tables the union of the floors reads (each once).
+    union_rows: u64,
     result: SizeResult,
 }
 
@@ -117,7 +119,14 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
     let build_path = scale::out_dir()
         .join("builds")
         .join(format!("{fills}.json"));
+    let template = migrated.name();
+    // A build log belongs to the templates it measured: on a persistent server another
+    // commit's templates (other names) must not lend theirs.
     let build = if built.rows_seeded > 0 {
+        let built = BuildLog {
+            template: template.clone(),
+            ..built
+        };
         eprintln!(
             "scale [{fills}]: templates built in {:.1} s: seeded {} rows at {:.0} rows/s, peak RSS {:.0} MiB",
             t.elapsed().as_secs_f64(),
@@ -136,7 +145,8 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
         );
         std::fs::read_to_string(&build_path)
             .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
+            .and_then(|s| serde_json::from_str::<BuildLog>(&s).ok())
+            .filter(|b| b.template == template)
     };
     let mut conn = or_die(
         "connect",
@@ -188,6 +198,12 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
         );
         floors.insert(name, floor);
     }
+    let union = Floor::union(floors.values());
+    let union_rows = or_die(
+        "rows of the union floor",
+        fills,
+        scale::rows_in(&mut conn, union.scanned.iter().chain(&union.hashed)).await,
+    );
     let server_version: String = sqlx::query_scalar(
         "SELECT current_setting('server_version') || ', TimescaleDB ' || \
          (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb')",
@@ -204,9 +220,7 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
         build,
         measured_at: chrono_now(),
         server: server_version,
-        command: format!(
-            "SCALE_FILLS={fills} SCALE_PASSES={passes} SCALE_SAMPLES={samples} cargo bench -p benches --bench scale"
-        ),
+        command: command(passes, samples),
     };
     Size {
         fills,
@@ -215,8 +229,40 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
         conn,
         helper,
         floors,
+        union_rows,
         result,
     }
+}
+
+/// The command line of this run, with the environment that shapes its figures.
+fn command(passes: usize, samples: usize) -> String {
+    let mut env = String::new();
+    for var in [
+        "HARNESS_PG_BASE_DIR",
+        "HARNESS_DATABASE_URL",
+        "HARNESS_BACKEND",
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            let v = match var {
+                "HARNESS_DATABASE_URL" => harness::redact::redact_url(&v),
+                _ => v,
+            };
+            env.push_str(&format!("{var}={v} "));
+        }
+    }
+    let fills = std::env::var("SCALE_FILLS").unwrap_or_else(|_| "10000,100000".to_string());
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!(" -- {}", args.join(" "))
+    };
+    format!(
+        "{env}SCALE_FILLS={fills} SCALE_PASSES={passes} SCALE_SAMPLES={samples} cargo bench -p benches --bench scale{args}"
+    )
 }
 
 fn chrono_now() -> String {
@@ -326,7 +372,8 @@ async fn pass(server: &Arc<dyn Server>, size: &mut Size) {
     )
     .await;
     push(size, "all_twelve_two_connections", all_rows, run, None);
-    push(size, "every_table_once_floor", all_rows, u, None);
+    let union_rows = size.union_rows;
+    push(size, "every_table_once_floor", union_rows, u, None);
     let parity_rows = or_die(
         "parity rows",
         fills,
@@ -342,13 +389,14 @@ async fn pass(server: &Arc<dyn Server>, size: &mut Size) {
 
     // STEP_6 and its floor, each on its own clone of the world stopped after STEP_5 (a floor's
     // rolled-back UPDATE leaves dead rows STEP_6 would then have to skip).
+    // Both start cold: the rows are counted after the floor (its rollback changes no count).
     let (clone, mut c) = step5_clone(server, size).await;
-    let rows = or_die("STEP_6 rows", fills, scale::step_6_rows(&mut c).await);
     let f = or_die(
         "STEP_6 floor",
         fills,
         scale::time_step_6_floor(&mut c).await,
     );
+    let rows = or_die("STEP_6 rows", fills, scale::step_6_rows(&mut c).await);
     drop(c);
     drop(clone);
     let (clone, mut c) = step5_clone(server, size).await;
@@ -556,7 +604,12 @@ fn summary() {
             false
         }
     };
-    if std::env::var_os("SCALE_README").is_some() {
+    let rewrite = match std::env::var("SCALE_README").as_deref() {
+        Ok("1") | Ok("true") => true,
+        Ok("") | Ok("0") | Ok("false") | Err(_) => false,
+        Ok(other) => panic!("SCALE_README={other}: use 1 (rewrite the README section) or 0"),
+    };
+    if rewrite {
         let root = scale::workspace_root();
         let readme_path = root.join("README.md");
         let spliced = std::fs::read_to_string(&readme_path)

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `SEED_LARGE=fills,hours[,accounts,instruments]` (default `100000,2000,10,20`),
-//! `SEED_LARGE_RUNS` alternated runs of each (default 3). The files are written once from the
+//! `SEED_LARGE_RUNS` alternated runs of each (default 3), `SEED_LARGE_CHUNK_KB` the streamed
+//! seeding's per-table chunk size (default 1024). The files are written once from the
 //! same stream (not timed) under `target/bench-seed-large/`, and removed at the end. psql gets
 //! the same transaction the generator's seeding has (`session_replication_role = replica`, one
 //! COPY per table) but neither generates nor verifies foreign keys, so the comparison favours
@@ -153,14 +154,18 @@ fn seed_large(_c: &mut Criterion) {
         .block_on(harness::shared_server())
         .unwrap_or_else(|e| panic!("database server: {e}"));
     let params = params();
-    let runs = std::env::var("SEED_LARGE_RUNS")
-        .ok()
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(3)
-        .max(1);
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
+    let runs = match std::env::var("SEED_LARGE_RUNS") {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .unwrap_or_else(|| panic!("SEED_LARGE_RUNS={v} is not a run count >= 1")),
+        Err(_) => 3,
+    };
+    // cargo runs a bench in its package's directory: a relative target dir is the workspace's.
+    let dir = workspace_root()
+        .join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
         .join("bench-seed-large");
     let t = Instant::now();
     let (copies, rows) = write_files(&dir, &params);
@@ -169,6 +174,19 @@ fn seed_large(_c: &mut Criterion) {
         dir.display(),
         t.elapsed().as_secs_f64()
     );
+    let options = match std::env::var("SEED_LARGE_CHUNK_KB") {
+        Ok(v) => StreamOptions {
+            chunk_bytes: v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .unwrap_or_else(|| panic!("SEED_LARGE_CHUNK_KB={v} is not a size in KiB >= 1"))
+                << 10,
+            ..StreamOptions::default()
+        },
+        Err(_) => StreamOptions::default(),
+    };
     let psql = psql_binary();
     let spec = TemplateSpec::phase_1a();
     let (mut streamed, mut copied) = (Vec::new(), Vec::new());
@@ -183,7 +201,7 @@ fn seed_large(_c: &mut Criterion) {
                 .connect()
                 .await
                 .unwrap_or_else(|e| panic!("connect: {e}"));
-            generators::seed_streamed(&mut conn, SEED, &params, &StreamOptions::default())
+            generators::seed_streamed(&mut conn, SEED, &params, &options)
                 .await
                 .unwrap_or_else(|e| panic!("streamed seed: {e}"))
         });
@@ -208,13 +226,14 @@ fn seed_large(_c: &mut Criterion) {
         assert!(n > 0, "psql copied nothing");
         drop(db);
         eprintln!(
-            "seed_large: run {}/{runs}: streamed {:.2} s ({:.0} rows/s; COPY {:.2} s, FK verification {:.2} s, generation thread {:.2} s), psql \\copy {:.2} s ({:.0} rows/s)",
+            "seed_large: run {}/{runs}: streamed {:.2} s ({:.0} rows/s; COPY {:.2} s, FK verification {:.2} s, generation thread {:.2} s of which {:.2} s waiting for room in the queue), psql \\copy {:.2} s ({:.0} rows/s)",
             run + 1,
             stats.elapsed.as_secs_f64(),
             stats.rows_per_second(),
             stats.copy_elapsed.as_secs_f64(),
             stats.verify_elapsed.as_secs_f64(),
             stats.generated.elapsed.as_secs_f64(),
+            stats.generator_blocked.as_secs_f64(),
             p.as_secs_f64(),
             rows as f64 / p.as_secs_f64()
         );

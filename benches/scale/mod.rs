@@ -47,15 +47,18 @@ pub fn out_dir() -> PathBuf {
         // cargo runs a bench in its package's directory: a relative path means the workspace's.
         return workspace_root().join(dir);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("bench-scale")
+    // A relative CARGO_TARGET_DIR is the workspace's too (cargo resolved it there).
+    workspace_root()
+        .join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
+        .join("bench-scale")
 }
 
 /// What building a size's templates measured: seeding and each migration step.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BuildLog {
+    /// The migrated template these figures are of.
+    #[serde(default)]
+    pub template: String,
     /// Fills of the world.
     pub fills: u64,
     /// Rows seeded.
@@ -655,7 +658,12 @@ fn fmt_ratio(r: Option<f64>) -> String {
 pub fn measured_markdown(results: &[SizeResult], commands: &[String]) -> String {
     let mut s = String::new();
     s.push_str("Produced by:\n\n```\n");
+    let mut seen: Vec<&String> = Vec::new();
     for c in commands {
+        if seen.contains(&c) {
+            continue;
+        }
+        seen.push(c);
         s.push_str(c);
         s.push('\n');
     }

@@ -47,7 +47,7 @@ pub struct StreamReport {
     pub fills: u64,
     /// Chunks handed out.
     pub chunks: u64,
-    /// Most rows the simulator held at once after an hour was drained.
+    /// Most rows the simulator held at once (at the end of an hour, before it was drained).
     pub peak_rows_held: u64,
     /// Wall time of the generation thread (simulation and rendering, sink time included).
     pub elapsed: Duration,
@@ -149,8 +149,9 @@ pub fn stream_world(
     let shape = random_shape(seed, params);
     let mut peak_rows_held = 0;
     let (_, _, sim) = drive(seed, &shape, params, false, &mut |sim| {
-        let done = sim.take_final_rows();
+        // The peak is at the end of an hour, before its rows are moved out.
         peak_rows_held = peak_rows_held.max(sim.rows_held());
+        let done = sim.take_final_rows();
         buffers.add(&done);
         if buffers.stopped {
             ControlFlow::Break(())
@@ -213,6 +214,9 @@ pub struct StreamSeedStats {
     pub copy_elapsed: Duration,
     /// The bulk foreign-key verification after the last COPY.
     pub verify_elapsed: Duration,
+    /// Time the generator thread spent waiting for room in the queue (the COPY side was
+    /// behind); the rest of its time it was generating.
+    pub generator_blocked: Duration,
     /// Wall time from BEGIN to COMMIT.
     pub elapsed: Duration,
 }
@@ -254,13 +258,18 @@ pub async fn seed_streamed(
     let params_owned = params.clone();
     let chunk_bytes = options.chunk_bytes;
     let generator = tokio::task::spawn_blocking(move || {
-        stream_world(seed, &params_owned, chunk_bytes, &mut |chunk| {
-            match sender.blocking_send(chunk) {
+        let mut blocked = Duration::ZERO;
+        let report = stream_world(seed, &params_owned, chunk_bytes, &mut |chunk| {
+            let t = Instant::now();
+            let sent = sender.blocking_send(chunk);
+            blocked += t.elapsed();
+            match sent {
                 Ok(()) => ControlFlow::Continue(()),
                 // The COPY side failed and dropped its receiver: stop generating.
                 Err(_) => ControlFlow::Break(()),
             }
-        })
+        });
+        report.map(|r| (r, blocked))
     });
 
     let mut tables: Vec<TableStats> = names
@@ -292,8 +301,8 @@ pub async fn seed_streamed(
     }
     // Dropping the receiver makes a generator still running stop at its next chunk.
     drop(receiver);
-    let generated = match generator.await {
-        Ok(Ok(report)) => report,
+    let (generated, generator_blocked) = match generator.await {
+        Ok(Ok(done)) => done,
         Ok(Err(source)) => {
             return Err(failure.unwrap_or(SeedError::Generate { seed, source }));
         }
@@ -333,6 +342,7 @@ pub async fn seed_streamed(
         total_rows,
         copy_elapsed,
         verify_elapsed,
+        generator_blocked,
         elapsed: started.elapsed(),
     };
     tracing::info!(
