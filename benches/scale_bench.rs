@@ -90,8 +90,8 @@ struct Size {
     conn: PgConnection,
     helper: PgConnection,
     floors: BTreeMap<&'static str, Floor>,
-    /// Rows of the tables the union of the floors reads (each once).
-    union_rows: u64,
+    /// Every table of the floors once, hashed where any check hashes it.
+    union: Floor,
     result: SizeResult,
 }
 
@@ -190,19 +190,25 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
         }
     }
     let mut floors = BTreeMap::new();
+    let mut counts = BTreeMap::new();
     for name in CHECK_NAMES {
         let floor = or_die(
             "a check's floor",
             fills,
-            scale::check_floor(&mut conn, name).await,
+            scale::check_floor(&mut conn, name, &mut counts).await,
         );
         floors.insert(name, floor);
     }
-    let union = Floor::union(floors.values());
-    let union_rows = or_die(
+    let mut union = Floor::union(floors.values());
+    union.rows = or_die(
         "rows of the union floor",
         fills,
-        scale::rows_in(&mut conn, union.scanned.iter().chain(&union.hashed)).await,
+        scale::counted_rows(
+            &mut conn,
+            union.scanned.iter().chain(&union.hashed),
+            &mut counts,
+        )
+        .await,
     );
     let server_version: String = sqlx::query_scalar(
         "SELECT current_setting('server_version') || ', TimescaleDB ' || \
@@ -229,7 +235,7 @@ async fn prepare(server: &Arc<dyn Server>, fills: u64, passes: usize, samples: u
         conn,
         helper,
         floors,
-        union_rows,
+        union,
         result,
     }
 }
@@ -354,11 +360,10 @@ async fn pass(server: &Arc<dyn Server>, size: &mut Size) {
         scale::time_floors(&mut size.conn, &floors).await,
     );
     push(size, "all_twelve", all_rows, run, Some(f));
-    let union = Floor::union(size.floors.values());
     let u = or_die(
         "union floor",
         fills,
-        scale::time_floors(&mut size.conn, &[&union]).await,
+        scale::time_floors(&mut size.conn, &[&size.union]).await,
     );
     let run = timed(
         fills,
@@ -372,7 +377,7 @@ async fn pass(server: &Arc<dyn Server>, size: &mut Size) {
     )
     .await;
     push(size, "all_twelve_two_connections", all_rows, run, None);
-    let union_rows = size.union_rows;
+    let union_rows = size.union.rows;
     push(size, "every_table_once_floor", union_rows, u, None);
     let parity_rows = or_die(
         "parity rows",

@@ -34,11 +34,6 @@ use harness::TestDb;
 
 const SEED: u64 = 42;
 
-fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().unwrap_or(here).to_path_buf()
-}
-
 fn params() -> WorldParams {
     let raw = std::env::var("SEED_LARGE").unwrap_or_else(|_| "100000,2000,10,20".to_string());
     let v: Vec<u64> = raw
@@ -164,7 +159,7 @@ fn seed_large(_c: &mut Criterion) {
         Err(_) => 3,
     };
     // cargo runs a bench in its package's directory: a relative target dir is the workspace's.
-    let dir = workspace_root()
+    let dir = benches::scale::workspace_root()
         .join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
         .join("bench-seed-large");
     let t = Instant::now();

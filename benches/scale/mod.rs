@@ -306,7 +306,11 @@ async fn chunk_parents(conn: &mut PgConnection) -> Result<BTreeMap<String, Strin
 
 /// The floor of check `name` after the cutover: the tables its plan reads (a chunk counted as
 /// its hypertable), the ones it hashes hashed.
-pub async fn check_floor(conn: &mut PgConnection, name: &str) -> Result<Floor, String> {
+pub async fn check_floor(
+    conn: &mut PgConnection,
+    name: &str,
+    counts: &mut BTreeMap<String, u64>,
+) -> Result<Floor, String> {
     let set = TableSet::CanonicalAfterCutover;
     let parents = chunk_parents(conn).await?;
     let mut tx = read_only(conn).await?;
@@ -341,8 +345,29 @@ pub async fn check_floor(conn: &mut PgConnection, name: &str) -> Result<Floor, S
         hashed,
         rows: 0,
     };
-    floor.rows = rows_in(conn, floor.scanned.iter().chain(&floor.hashed)).await?;
+    floor.rows = counted_rows(conn, floor.scanned.iter().chain(&floor.hashed), counts).await?;
     Ok(floor)
+}
+
+/// Rows in `tables`, each table counted once per `counts` (several checks read the same ones).
+pub async fn counted_rows<'a>(
+    conn: &mut PgConnection,
+    tables: impl IntoIterator<Item = &'a String>,
+    counts: &mut BTreeMap<String, u64>,
+) -> Result<u64, String> {
+    let mut total = 0;
+    for t in tables {
+        let n = match counts.get(t) {
+            Some(n) => *n,
+            None => {
+                let n = rows_in(&mut *conn, [t]).await?;
+                counts.insert(t.clone(), n);
+                n
+            }
+        };
+        total += n;
+    }
+    Ok(total)
 }
 
 /// Rows in `tables` (exact counts).
