@@ -43,8 +43,8 @@ impl Report {
 /// Probe the machine and, when a backend can serve, time a cold start and template clones.
 pub async fn run(choice: &BackendChoice) -> Report {
     let mut r = Report::default();
-    let docker_state = match docker::engine_reachable().await {
-        Ok(()) => "reachable".to_string(),
+    let docker_state = match docker::engine_version().await {
+        Ok((engine, api)) => format!("reachable (engine {engine}, API {api})"),
         Err(ProvisionError::DockerUnavailable { detail }) => format!("not reachable ({detail})"),
         Err(e) => format!("not reachable ({})", short(&e)),
     };
@@ -58,6 +58,9 @@ pub async fn run(choice: &BackendChoice) -> Report {
         }
     };
     r.push("backend", kind.to_string());
+    if kind == BackendKind::Docker {
+        r.push("image", docker::DockerConfig::from_env().image);
+    }
     if let Err(e) = probe(choice, kind, &mut r).await {
         r.fatal = Some(e.to_string());
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use harness::provision::{native, BackendChoice, BackendKind};
+use harness::provision::{docker, native, BackendChoice, BackendKind};
 use harness::report::{ImplementationLog, ReportFormat};
 use harness::run::{LiveConfig, RunConfig, RunReport, Scenario, StopAfter, WorldSource};
 use migrations::RunOutcome;
@@ -156,7 +156,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// Print what can serve databases here and how fast: one `key: value` line per fact.
     Doctor,
-    /// Stop native servers kept for failed tests (and any left by killed runs); with
+    /// Stop native servers and remove containers kept for failed tests (and any left by killed
+    /// runs; containers when an engine answers or with --backend docker); with
     /// --database-url, drop the databases dead runs of this machine left on that server.
     Reap,
     /// Start a throw-away server with a fresh TimescaleDB database, print `database: <url>`,
@@ -287,9 +288,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reap => {
             let c = choice(&cli)?;
             let mut n = 0;
+            let mut failed = 0;
             if matches!(c.kind, BackendKind::Auto | BackendKind::Native) {
                 let (base, _) = native::base_dir();
                 n += native::reap_all(&base.join("harness-pg/run"));
+            }
+            // docker: asked for, or auto and an engine answers (auto never fails for lack of one)
+            let docker = match c.kind {
+                BackendKind::Docker => true,
+                BackendKind::Auto => docker::engine_reachable().await.is_ok(),
+                _ => false,
+            };
+            if docker {
+                let r = docker::reap_containers(true).await?;
+                for name in &r.removed {
+                    println!("removed container: {name}");
+                }
+                for (name, why) in &r.failed {
+                    println!("not removed: {name}: {why}");
+                }
+                failed += r.failed.len();
+                println!(
+                    "left: {} containers of live runs, {} of other machines",
+                    r.alive, r.other_machines
+                );
+                n += r.removed.len();
             }
             let external = match (c.kind, &c.database_url) {
                 (BackendKind::Auto | BackendKind::External, Some(url)) => Some(url),
@@ -307,6 +330,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 for (name, why) in &r.failed {
                     println!("not dropped: {name}: {why}");
                 }
+                failed += r.failed.len();
                 println!(
                     "left: {} of live runs, {} of other machines, {} unstamped",
                     r.alive, r.other_hosts, r.unstamped
@@ -314,7 +338,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 n += r.dropped.len();
             }
             println!("reaped: {n}");
-            Ok(ExitCode::SUCCESS)
+            // what could not be removed is still there: say so in the exit code too
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

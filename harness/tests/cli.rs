@@ -4,6 +4,9 @@
 
 use std::process::Command;
 
+mod common;
+use common::{harness_with, run_small_world};
+
 fn run(args: &[&str]) -> (bool, String) {
     let (code, out) = harness_with(args, &[("HARNESS_BACKEND", "native")]);
     (code == Some(0), out)
@@ -172,19 +175,6 @@ fn harness(args: &[&str]) -> (Option<i32>, String) {
     harness_with(args, &[])
 }
 
-fn harness_with(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .env("HARNESS_LOG", "error")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap_or_else(|e| panic!("spawn harness: {e}"));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 fn kept_database(output: &str) -> String {
     output
         .lines()
@@ -265,22 +255,6 @@ fn stop_after_keeps_the_database_there_and_migrate_finishes_it() {
 }
 
 /// `harness run` on a generated world of 24 hours, small enough for a few seconds per run.
-fn run_small_world(seed: &str) -> Vec<&str> {
-    vec![
-        "run",
-        "--seed",
-        seed,
-        "--accounts",
-        "2",
-        "--instruments",
-        "2",
-        "--hours",
-        "24",
-        "--fills",
-        "40",
-    ]
-}
-
 #[test]
 fn live_writers_write_through_the_migration_and_log_every_ack() {
     let log =

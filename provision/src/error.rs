@@ -107,6 +107,15 @@ pub enum ProvisionError {
         detail: String,
     },
 
+    /// The image is neither local nor pullable.
+    #[error("TimescaleDB image {image} is not available ({detail}); fix: where no registry is reachable, build the local images with ci/build-images and set HARNESS_TSDB_IMAGE=harness-timescaledb:2.19.3-pg15 (or -pg17)")]
+    DockerImage {
+        /// The image asked for.
+        image: String,
+        /// The engine's error.
+        detail: String,
+    },
+
     /// The container started but did not accept `SELECT 1` in time.
     #[error("TimescaleDB container {image} not ready after {waited_ms} ms: {detail}")]
     DockerNotReady {

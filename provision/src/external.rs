@@ -178,7 +178,7 @@ pub(crate) fn owner_comment() -> String {
 /// name alone is shared by containers and CI runners; a pid means something only within one
 /// boot of one pid namespace. `None` where these cannot be read (no `/proc`): then no run's
 /// database is ever judged dead from here.
-fn machine_id() -> Option<String> {
+pub(crate) fn machine_id() -> Option<String> {
     // Read once per process: every clone is stamped with it.
     static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     ID.get_or_init(read_machine_id).clone()

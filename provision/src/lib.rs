@@ -63,6 +63,16 @@ pub(crate) fn release_guardian(guardian: &Guardian) {
     }
 }
 
+/// Let the guardian do its work now (its stdin closes without "done") and wait for it: for a
+/// server whose own cleanup may have failed silently.
+pub(crate) fn finish_guardian(guardian: &Guardian) {
+    let taken = guardian.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some((mut g, stdin)) = taken {
+        drop(stdin);
+        let _ = g.wait();
+    }
+}
+
 /// Which backend serves databases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {

@@ -680,7 +680,15 @@ pub(crate) fn owner_alive(stamp: &str) -> bool {
         return false;
     };
     let start: u64 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    pid_alive(pid as i32) && (start == 0 || proc_start_time(pid) == Some(start))
+    if !pid_alive(pid as i32) {
+        return false;
+    }
+    // a live pid whose start time cannot be read (another user's, under /proc hidepid) is
+    // taken as the owner: never judged dead on what cannot be seen
+    match proc_start_time(pid) {
+        Some(now) => start == 0 || now == start,
+        None => true,
+    }
 }
 
 /// Remove run directories whose owning process is gone, stopping their servers first.
