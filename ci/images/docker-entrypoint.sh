@@ -47,6 +47,14 @@ if [ "$1" != postgres ]; then
   exec "$@"
 fi
 
+# `postgres --help`, `-V`, `-C name`, `--describe-config`: answered without an init, as the
+# official image's _pg_want_help does
+for arg in "${@:2}"; do
+  case "$arg" in
+    -'?'|--help|--describe-config|-V|--version|-C) exec "$@" ;;
+  esac
+done
+
 : "${PGDATA:=/var/lib/postgresql/data}"
 export PGDATA
 

@@ -389,6 +389,19 @@ impl DockerServer {
     }
 }
 
+/// `docker rename <id> harness-kept-<run id>` with the CLI.
+fn rename_with_cli(id: &str, run_id: &str) -> std::result::Result<(), String> {
+    let out = Command::new("docker")
+        .args(["rename", id, &format!("{KEPT_PREFIX}{run_id}")])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
 /// `Some("the container exited with code N: <last log lines>")` once container `id` stopped.
 async fn exited_with_logs(id: &str) -> Option<String> {
     use futures::StreamExt;
@@ -526,12 +539,18 @@ impl Server for DockerServer {
             })
         })
         .join();
-        release_guardian(&self.guardian);
         let failed = match renamed {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some("the renaming thread panicked".to_string()),
+            // the API client may not see the engine testcontainers uses (a properties file, a
+            // CLI context): the docker CLI, as the guardian uses it, is the second try
+            Ok(Err(e)) => rename_with_cli(&self.id, super::run_id())
+                .err()
+                .map(|cli| format!("{e}; docker CLI: {cli}")),
+            Err(_) => rename_with_cli(&self.id, super::run_id())
+                .err()
+                .map(|cli| format!("the renaming thread panicked; docker CLI: {cli}")),
         };
+        release_guardian(&self.guardian);
         match failed {
             None => info!(container = %self.id, "kept container renamed for harness reap"),
             // said on stderr whatever the log filter: the database announced as kept would go

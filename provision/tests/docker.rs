@@ -318,6 +318,11 @@ async fn show(c: &mut sqlx::PgConnection, sql: &str) -> String {
 #[tokio::test]
 #[ignore = "needs a Docker engine and a TimescaleDB image (ci/build-images; ci/test runs it)"]
 async fn the_images_entrypoint_keeps_the_official_images_contract() {
+    // `postgres --version` is answered without an init (and without a password)
+    let image = DockerConfig::from_env().image;
+    let version = docker(&["run", "--rm", &image, "postgres", "--version"]);
+    assert!(version.starts_with("postgres (PostgreSQL) "), "{version}");
+
     // no password and no trust: refused at init with the official image's message
     let c = Raw::run(&[]);
     assert_eq!(c.exit_code(), Some(1), "{}", c.logs());
