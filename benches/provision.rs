@@ -10,10 +10,13 @@
 // criterion_group! defines a public function it cannot document.
 #![allow(missing_docs)]
 
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
+use harness::doctor::median;
 use harness::provision::docker::{self, DockerConfig, DockerServer};
 use harness::provision::native::{NativeConfig, NativeServer};
 use harness::provision::Server;
@@ -21,33 +24,24 @@ use harness::template::{self, TemplateSpec};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-/// Every timed iteration of one benchmark, for the medians and ratios printed at the end
+/// Every timed iteration of each benchmark, for the medians and ratios printed at the end
 /// (criterion's own estimates are per-iteration means of samples).
 #[derive(Default)]
-struct Samples(Mutex<Vec<(String, Duration)>>);
+struct Samples(RefCell<HashMap<String, Vec<Duration>>>);
 
 impl Samples {
     fn add(&self, name: &str, d: Duration) {
         self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((name.to_string(), d));
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_default()
+            .push(d);
     }
 
     fn median_ms(&self, name: &str) -> Option<f64> {
-        let mut v: Vec<Duration> = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, d)| *d)
-            .collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort();
-        Some(v[v.len() / 2].as_secs_f64() * 1000.0)
+        let mut all = self.0.borrow_mut();
+        let v = all.get_mut(name).filter(|v| !v.is_empty())?;
+        Some(median(v).as_secs_f64() * 1000.0)
     }
 }
 

@@ -117,13 +117,18 @@ pub fn container_request(cfg: &DockerConfig) -> ContainerRequest<GenericImage> {
         .with_cmd(cmd)
 }
 
-/// Whether a Docker engine answers a ping (within 3 s).
-pub async fn engine_reachable() -> Result<()> {
-    let client = testcontainers::core::client::docker_client_instance()
+/// testcontainers' engine client (its configuration: `DOCKER_HOST`, its properties file).
+async fn client() -> Result<bollard::Docker> {
+    testcontainers::core::client::docker_client_instance()
         .await
         .map_err(|e| ProvisionError::DockerUnavailable {
             detail: e.to_string(),
-        })?;
+        })
+}
+
+/// Whether a Docker engine answers a ping (within 3 s).
+pub async fn engine_reachable() -> Result<()> {
+    let client = client().await?;
     match tokio::time::timeout(Duration::from_secs(3), client.ping()).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(ProvisionError::DockerUnavailable {
@@ -138,11 +143,7 @@ pub async fn engine_reachable() -> Result<()> {
 /// The engine's version and API version, e.g. `("20.10.24", "1.41")`.
 pub async fn engine_version() -> Result<(String, String)> {
     engine_reachable().await?;
-    let client = testcontainers::core::client::docker_client_instance()
-        .await
-        .map_err(|e| ProvisionError::DockerUnavailable {
-            detail: e.to_string(),
-        })?;
+    let client = client().await?;
     let v = client
         .version()
         .await
@@ -212,11 +213,7 @@ pub fn verdict(
 /// Remove the harness's containers whose owner process is gone (with `include_kept`, those
 /// kept for a failed test too). Only containers stamped by this machine are judged.
 pub async fn reap_containers(include_kept: bool) -> Result<ContainerReap> {
-    let client = testcontainers::core::client::docker_client_instance()
-        .await
-        .map_err(|e| ProvisionError::DockerUnavailable {
-            detail: e.to_string(),
-        })?;
+    let client = client().await?;
     let filters = HashMap::from([("label".to_string(), vec![LABEL_OWNER.to_string()])]);
     let list = client
         .list_containers(Some(ListContainersOptions {
@@ -356,6 +353,7 @@ impl DockerServer {
     async fn wait_ready(&self, timeout: Duration, t0: Instant) -> Result<()> {
         let opts = self.connect_options("postgres").disable_statement_logging();
         let mut last = String::new();
+        let mut last_state_check = Instant::now();
         while t0.elapsed() < timeout {
             match sqlx::PgConnection::connect_with(&opts).await {
                 Ok(mut c) => match sqlx::query_scalar::<_, i32>("SELECT 1")
@@ -371,13 +369,17 @@ impl DockerServer {
                 },
                 Err(e) => last = e.to_string(),
             }
-            // an entrypoint that failed (bad env, bad -c) is not worth waiting for
-            if let Some(exited) = exited_with_logs(&self.id).await {
-                return Err(ProvisionError::DockerNotReady {
-                    image: self.image.clone(),
-                    waited_ms: t0.elapsed().as_millis(),
-                    detail: exited,
-                });
+            // an entrypoint that failed (bad env, bad -c) is not worth waiting for; asked of the
+            // engine a few times a second, not at every 20 ms poll
+            if last_state_check.elapsed() >= Duration::from_millis(200) {
+                last_state_check = Instant::now();
+                if let Some(exited) = exited_with_logs(&self.id).await {
+                    return Err(ProvisionError::DockerNotReady {
+                        image: self.image.clone(),
+                        waited_ms: t0.elapsed().as_millis(),
+                        detail: exited,
+                    });
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -405,9 +407,7 @@ fn rename_with_cli(id: &str, run_id: &str) -> std::result::Result<(), String> {
 /// `Some("the container exited with code N: <last log lines>")` once container `id` stopped.
 async fn exited_with_logs(id: &str) -> Option<String> {
     use futures::StreamExt;
-    let client = testcontainers::core::client::docker_client_instance()
-        .await
-        .ok()?;
+    let client = client().await.ok()?;
     let state = client
         .inspect_container(
             id,
@@ -487,7 +487,7 @@ impl Drop for DockerServer {
             // testcontainers' drop removes it but only logs a failure: the guardian then runs
             // its `docker rm -f` anyway (a no-op for a container already gone)
             drop(container);
-            super::finish_guardian(&self.guardian);
+            super::end_guardian(&self.guardian, false);
         }
     }
 }
@@ -539,17 +539,17 @@ impl Server for DockerServer {
             })
         })
         .join();
-        let failed = match renamed {
-            Ok(Ok(())) => None,
-            // the API client may not see the engine testcontainers uses (a properties file, a
-            // CLI context): the docker CLI, as the guardian uses it, is the second try
-            Ok(Err(e)) => rename_with_cli(&self.id, super::run_id())
-                .err()
-                .map(|cli| format!("{e}; docker CLI: {cli}")),
-            Err(_) => rename_with_cli(&self.id, super::run_id())
-                .err()
-                .map(|cli| format!("the renaming thread panicked; docker CLI: {cli}")),
+        let api = match renamed {
+            Ok(r) => r,
+            Err(_) => Err("the renaming thread panicked".to_string()),
         };
+        // the API client may not see the engine testcontainers uses (a properties file, a CLI
+        // context): the docker CLI, as the guardian uses it, is the second try
+        let failed = api.err().and_then(|e| {
+            rename_with_cli(&self.id, super::run_id())
+                .err()
+                .map(|cli| format!("{e}; docker CLI: {cli}"))
+        });
         release_guardian(&self.guardian);
         match failed {
             None => info!(container = %self.id, "kept container renamed for harness reap"),

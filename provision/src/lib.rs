@@ -55,19 +55,18 @@ pub(crate) type Guardian = Mutex<Option<(Child, ChildStdin)>>;
 /// Tell the guardian its work is done ("done" on its stdin: it exits without touching
 /// anything) and wait for it.
 pub(crate) fn release_guardian(guardian: &Guardian) {
-    let taken = guardian.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some((mut g, mut stdin)) = taken {
-        let _ = stdin.write_all(b"done\n");
-        drop(stdin);
-        let _ = g.wait();
-    }
+    end_guardian(guardian, true);
 }
 
-/// Let the guardian do its work now (its stdin closes without "done") and wait for it: for a
-/// server whose own cleanup may have failed silently.
-pub(crate) fn finish_guardian(guardian: &Guardian) {
+/// End the guardian and wait for it: with `done`, it stands down; without, its stdin just
+/// closes and it does its cleanup now (for a server whose own cleanup may have failed
+/// silently).
+pub(crate) fn end_guardian(guardian: &Guardian, done: bool) {
     let taken = guardian.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some((mut g, stdin)) = taken {
+    if let Some((mut g, mut stdin)) = taken {
+        if done {
+            let _ = stdin.write_all(b"done\n");
+        }
         drop(stdin);
         let _ = g.wait();
     }
